@@ -1,0 +1,16 @@
+{
+  "target_defaults": {
+    "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+    "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
+  },
+  "targets": [
+    {
+      "target_name": "threefs_crc32c",
+      "sources": ["src/crc32c.cc", "src/crc32c_addon.cc"]
+    }
+  ]
+}
