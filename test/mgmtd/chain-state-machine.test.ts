@@ -2,6 +2,7 @@
 // sequences that checks the safety invariants against a model of which replicas hold the data.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { shutdownChain } from '../../daemons/mgmtd/chain-admin.js';
 import {
   type Chain,
   nextPublicStates,
@@ -361,7 +362,14 @@ function simulate(seed: number, length: number, steps: number): string | undefin
     const roll = random();
     const pick = chain.targets[Math.floor(random() * chain.targets.length)]!;
     const m = model.get(pick.targetId)!;
-    if (roll < 0.15) {
+    if (roll < 0.01) {
+      // A planned stop of the whole chain (admin shutdown-all-chains), then every process exits.
+      chain = shutdownChain(chain);
+      for (const tm of model.values()) {
+        tm.alive = false;
+        tm.syncDone = false;
+      }
+    } else if (roll < 0.15) {
       m.alive = false; // crash; data on disk survives
       m.syncDone = false;
     } else if (roll < 0.3) {
