@@ -1,9 +1,8 @@
 // What mgmtd accepts from a heartbeat (brief §1.2), as pure checks. A rejected heartbeat changes
 // nothing; the error says why so the sender's log explains itself.
 import { ThreeFsError } from '../common/errors.js';
+import type { NodeType } from '../common/routing.js';
 import type { LocalTargetState } from '../common/target-states.js';
-
-export type NodeType = 'MGMTD' | 'META' | 'STORAGE' | 'CLIENT';
 
 export interface NodeRecord {
   nodeId: number;
