@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type Caller,
+  chmodResult,
+  chownResult,
+  inheritedOwnership,
+  mayAccess,
+  mayRemoveEntry,
+  modeAfterWrite,
+  type Owned,
+  R_OK,
+  W_OK,
+  X_OK,
+} from '../../daemons/meta/permissions.js';
+
+const root: Caller = { uid: 0, gid: 0, groups: [] };
+const alice: Caller = { uid: 1000, gid: 1000, groups: [50] };
+const bob: Caller = { uid: 1001, gid: 1001, groups: [] };
+const file = (mode: number, uid = 1000, gid = 1000): Owned => ({ uid, gid, mode });
+
+describe('access checks', () => {
+  const rows: Array<[string, Owned, Caller, number, boolean, boolean]> = [
+    ['owner reads 0600', file(0o600), alice, R_OK, false, true],
+    ['other cannot read 0600', file(0o600), bob, R_OK, false, false],
+    ['group reads 0640', file(0o640, 1001, 1000), alice, R_OK, false, true],
+    ['supplementary group reads 0640', file(0o640, 1001, 50), alice, R_OK, false, true],
+    [
+      'owner class decides even when other allows more (0077)',
+      file(0o077),
+      alice,
+      R_OK,
+      false,
+      false,
+    ],
+    [
+      'group class decides even when other allows more (0707)',
+      file(0o707, 1001, 1000),
+      alice,
+      R_OK,
+      false,
+      false,
+    ],
+    ['read+write needs both bits', file(0o400), alice, R_OK | W_OK, false, false],
+    ['root reads and writes 0000', file(0o000), root, R_OK | W_OK, false, true],
+    ['root cannot execute a file with no x bit', file(0o600), root, X_OK, false, false],
+    ['root executes a file with any x bit', file(0o601), root, X_OK, false, true],
+    ['root searches a directory with no x bit', file(0o000), root, X_OK, true, true],
+  ];
+  for (const [name, inode, caller, want, dir, expected] of rows) {
+    it(name, () => assert.equal(mayAccess(inode, caller, want, dir), expected));
+  }
+});
+
+describe('sticky directories', () => {
+  const tmp = file(0o1777, 0, 0);
+  it('anyone may remove their own entry', () =>
+    assert.equal(mayRemoveEntry(tmp, file(0o644, 1001), bob), true));
+  it("nobody may remove another user's entry", () =>
+    assert.equal(mayRemoveEntry(tmp, file(0o644, 1000), bob), false));
+  it("the directory owner may remove anyone's entry", () =>
+    assert.equal(mayRemoveEntry(file(0o1777, 1001), file(0o644, 1000), bob), true));
+  it('root may remove anything', () =>
+    assert.equal(mayRemoveEntry(tmp, file(0o644, 1000), root), true));
+  it('without the sticky bit, write on the directory suffices', () =>
+    assert.equal(mayRemoveEntry(file(0o777, 0, 0), file(0o644, 1000), bob), true));
+  it('without write on the directory nobody but root removes', () =>
+    assert.equal(mayRemoveEntry(file(0o755, 1000), file(0o644, 1001), bob), false));
+});
+
+describe('special bits', () => {
+  it('a write by a non-root caller clears setuid, and setgid when group-execute is set', () => {
+    assert.equal(modeAfterWrite(0o6755, bob), 0o0755);
+    assert.equal(
+      modeAfterWrite(0o6745, bob),
+      0o2745,
+      'setgid without group-exec marks mandatory locking: kept',
+    );
+    assert.equal(modeAfterWrite(0o6755, root), 0o6755);
+  });
+
+  it('chmod: owner or root only; setgid needs membership of the group', () => {
+    assert.deepEqual(chmodResult(file(0o644), bob, 0o777), { ok: false, errno: 'EPERM' });
+    assert.deepEqual(chmodResult(file(0o644), alice, 0o2755), { ok: true, mode: 0o2755 });
+    assert.deepEqual(chmodResult(file(0o644, 1000, 77), alice, 0o2755), { ok: true, mode: 0o0755 });
+    assert.deepEqual(chmodResult(file(0o644), root, 0o4755), { ok: true, mode: 0o4755 });
+  });
+
+  it('chown: only root gives files away; owners change group to their own groups; suid/sgid drop', () => {
+    assert.deepEqual(chownResult(file(0o4755), alice, 1001, undefined), {
+      ok: false,
+      errno: 'EPERM',
+    });
+    assert.deepEqual(chownResult(file(0o4755), alice, undefined, 50), { ok: true, mode: 0o0755 });
+    assert.deepEqual(chownResult(file(0o644), alice, undefined, 77), { ok: false, errno: 'EPERM' });
+    assert.deepEqual(chownResult(file(0o644), bob, undefined, 1001), { ok: false, errno: 'EPERM' });
+    assert.deepEqual(chownResult(file(0o4755), root, 1001, 1001), { ok: true, mode: 0o4755 });
+    assert.deepEqual(
+      chownResult(file(0o644), alice, 1000, 1000),
+      { ok: true, mode: 0o644 },
+      'no-op is allowed',
+    );
+  });
+
+  it('new inodes take the umask, and setgid directories pass their group down', () => {
+    assert.deepEqual(inheritedOwnership(file(0o755), alice, 0o666, 0o022, false), {
+      uid: 1000,
+      gid: 1000,
+      mode: 0o644,
+    });
+    assert.deepEqual(inheritedOwnership(file(0o2775, 0, 77), alice, 0o777, 0o002, true), {
+      uid: 1000,
+      gid: 77,
+      mode: 0o2775,
+    });
+    assert.deepEqual(inheritedOwnership(file(0o2775, 0, 77), alice, 0o666, 0o002, false), {
+      uid: 1000,
+      gid: 77,
+      mode: 0o664,
+    });
+  });
+});
