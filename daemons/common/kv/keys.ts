@@ -15,10 +15,10 @@ export function compareKeys(a: Uint8Array, b: Uint8Array): number {
 
 /** The 8 big-endian bytes of an unsigned 64-bit id. */
 export function u64be(value: number | bigint): Buffer {
-  const big = typeof value === 'bigint' ? value : BigInt(value);
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw new ThreeFsError('INVALID_ARGUMENT', `key id ${value} is not a safe integer`);
   }
+  const big = typeof value === 'bigint' ? value : BigInt(value);
   if (big < 0n || big > U64_MAX) {
     throw new ThreeFsError('INVALID_ARGUMENT', `key id ${big} is outside the u64 range`);
   }

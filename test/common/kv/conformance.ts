@@ -325,6 +325,23 @@ export function conformanceSuite(engine: EngineUnderTest): void {
       );
     });
 
+    it('read-modify-write under contention loses no update (run() retries the losers)', async () => {
+      const ns = space();
+      const clients = 8;
+      const each = 5;
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          for (let i = 0; i < each; i++) {
+            await store.run(async (tx) => {
+              const value = Number((await tx.get(ns))?.toString() ?? '0');
+              tx.set(ns, Buffer.from(String(value + 1)));
+            });
+          }
+        }),
+      );
+      assert.equal((await store.run((tx) => tx.get(ns)))?.toString(), String(clients * each));
+    });
+
     it('a transaction is unusable after commit or abort', async () => {
       const ns = space();
       const tx = store.createTransaction();
