@@ -123,6 +123,15 @@ export class LmdbKvStore extends KvStoreBase {
     this.sweeper.unref();
   }
 
+  /**
+   * LMDB's id of the last committed write transaction, across all processes on the store. Each
+   * LMDB commit is one fdatasync, so its growth against our commits measures group commit.
+   */
+  lastCommitId(): number {
+    this.checkOpen();
+    return (this.db.getStats() as { lastTxnId: number }).lastTxnId;
+  }
+
   protected openTransaction(finish: () => void): Transaction {
     const tx: OptimisticTransaction = new OptimisticTransaction(
       {
