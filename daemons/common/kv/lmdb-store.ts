@@ -199,6 +199,9 @@ export class LmdbKvStore extends KvStoreBase {
     let conflict: ReadRecord | undefined;
     let applied = false;
     try {
+      // The callback must stay synchronous: lmdb-js keeps its write transaction as the reader of
+      // every read in this process while a callback runs, so awaiting inside it would let other
+      // transactions' snapshot reads see uncommitted state.
       await db.childTransaction(() => {
         conflict = findConflict(readSet, current);
         if (conflict !== undefined) return ABORT;

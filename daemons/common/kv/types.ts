@@ -67,7 +67,7 @@ export interface KvStore {
   run<T>(fn: (tx: Transaction) => Promise<T>, options?: RunOptions): Promise<T>;
   /** A transaction driven by the caller, who must commit or abort it. */
   createTransaction(): Transaction;
-  /** Aborts nothing in flight on purpose: callers finish their transactions first. */
+  /** Ends open transactions (their later calls fail), waits for commits in flight, and releases the engine. */
   close(): Promise<void>;
 }
 
