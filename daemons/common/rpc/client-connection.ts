@@ -1,7 +1,7 @@
 // One client socket: connect, handshake, then match response and error frames to the calls
 // waiting for them by request id. Everything here ends when the socket does; reconnecting is the
 // RpcClient's job.
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { ThreeFsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RpcAddress } from './address.js';
@@ -26,6 +26,7 @@ export interface ClientConnectionOptions {
   token: string | undefined;
   clientName: string;
   maxFrameBytes: number;
+  writeHighWaterMark: number;
   connectTimeoutMs: number;
   log: Logger;
   metrics: RpcMetrics | undefined;
@@ -66,10 +67,13 @@ export class ClientConnection {
   /** Connects and handshakes; rejects with UNAVAILABLE or HANDSHAKE_REFUSED. */
   static open(options: ClientConnectionOptions): Promise<ClientConnection> {
     const { address } = options;
-    const socket =
+    // Node passes writableHighWaterMark through to the stream; its typings do not list it.
+    const buffering = { writableHighWaterMark: options.writeHighWaterMark };
+    const target: NetConnectOpts =
       address.kind === 'tcp'
-        ? connect({ host: address.host, port: address.port, noDelay: true })
-        : connect({ path: address.path });
+        ? { host: address.host, port: address.port, noDelay: true, ...buffering }
+        : { path: address.path, ...buffering };
+    const socket = connect(target);
     const connection = new ClientConnection(socket, options);
     return new Promise<ClientConnection>((resolve, reject) => {
       const timer = setTimeout(() => {

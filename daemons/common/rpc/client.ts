@@ -11,7 +11,12 @@ import { formatAddress, parseAddress, type RpcAddress } from './address.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { decodeBody, encodeBody } from './body-codec.js';
 import { type AwaitingReply, ClientConnection } from './client-connection.js';
-import { DEFAULT_MAX_FRAME_BYTES, type Frame, FrameKind } from './frame.js';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_WRITE_HIGH_WATER_MARK,
+  type Frame,
+  FrameKind,
+} from './frame.js';
 import { RpcMetrics } from './metrics.js';
 import type { Method, Reply } from './service.js';
 
@@ -26,6 +31,8 @@ export interface RpcClientOptions {
   maxInFlight?: number;
   maxQueued?: number;
   connectTimeoutMs?: number;
+  /** Bytes of requests buffered in the socket before further calls wait for drain. */
+  writeHighWaterMark?: number;
   /** Deadline for calls that set none. */
   defaultTimeoutMs?: number;
   backoff?: BackoffPolicy;
@@ -366,6 +373,7 @@ export class RpcClient {
       token: this.options.token,
       clientName: this.options.name ?? '',
       maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      writeHighWaterMark: this.options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK,
       connectTimeoutMs: this.options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
       log: this.log,
       metrics: this.metrics,

@@ -24,6 +24,11 @@ export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 40;
 /** Default cap on body + payload of one frame. 3FS allows 512 MiB; our payloads are chunks (≤ 64 MiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Default socket write high-water mark: write() reports "wait for drain" past this many buffered
+ * bytes. Node's 16 KiB default would stall a 1 MiB payload stream after every frame.
+ */
+export const DEFAULT_WRITE_HIGH_WATER_MARK = 4 * 1024 * 1024;
 const MAX_REQUEST_ID = Number.MAX_SAFE_INTEGER;
 
 export const FrameKind = {

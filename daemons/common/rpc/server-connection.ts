@@ -79,8 +79,15 @@ export class ServerConnection {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  destroy(): void {
+  /** Closes after flushing replies already written; resolves once the socket is gone. */
+  end(): Promise<void> {
+    this.frames.close();
+    return this.frames.whenClosed();
+  }
+
+  destroy(): Promise<void> {
     this.frames.destroy();
+    return this.frames.whenClosed();
   }
 
   private onFrame(frame: Frame): void {

@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { ThreeFsError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { DEFAULT_MAX_FRAME_BYTES } from './frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_WRITE_HIGH_WATER_MARK } from './frame.js';
 import { RpcMetrics } from './metrics.js';
 import { type RegisteredMethod, ServerConnection } from './server-connection.js';
 import type { Handler, Handlers, Method, Service } from './service.js';
@@ -27,6 +27,8 @@ export interface RpcServerOptions {
   /** Handlers running at once per connection; reaching it stops reading that socket. */
   maxConcurrentPerConnection?: number;
   maxConnections?: number;
+  /** Bytes of replies buffered per connection before it stops reading requests until drain. */
+  writeHighWaterMark?: number;
   handshakeTimeoutMs?: number;
   log?: Logger;
   registry?: Registry;
@@ -138,12 +140,23 @@ export class RpcServer {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
-    for (const connection of this.connections) connection.destroy();
+    // Idle connections flush their last replies; ones still running handlers are cut off.
+    await Promise.all(
+      [...this.connections].map((connection) =>
+        connection.activeCalls === 0 ? connection.end() : connection.destroy(),
+      ),
+    );
     await stopped;
   }
 
   private async listenOn(start: (server: Server, done: () => void) => void): Promise<Server> {
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const server = createServer(
+      {
+        noDelay: true,
+        highWaterMark: this.options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK,
+      },
+      (socket) => this.accept(socket),
+    );
     server.maxConnections = this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
