@@ -238,10 +238,8 @@ export class ClusterState {
    * registered a node or changed what is persisted about it, and a newer config if the sender's
    * is behind (that is how config updates reach daemons).
    */
-  heartbeat(
-    hb: HeartbeatInput,
-    nowMs: number,
-  ): { persist?: PersistedNode; config?: ServiceConfig } {
+  /** Throws unless the heartbeat would be accepted; changes nothing. */
+  checkHeartbeat(hb: Omit<HeartbeatInput, 'targets'>, nowMs: number): void {
     const current = this.nodes.get(hb.nodeId);
     const record = current && {
       nodeId: current.nodeId,
@@ -250,6 +248,14 @@ export class ClusterState {
       lastHeartbeatVersion: current.heartbeatVersion,
     };
     checkHeartbeat(record, hb, nowMs, this.timings);
+  }
+
+  heartbeat(
+    hb: HeartbeatInput,
+    nowMs: number,
+  ): { persist?: PersistedNode; config?: ServiceConfig } {
+    this.checkHeartbeat(hb, nowMs);
+    const current = this.nodes.get(hb.nodeId);
     let bump = false;
     const stamp = this.routingVersion + 1;
     const persistedChanged =

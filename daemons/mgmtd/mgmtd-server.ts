@@ -142,7 +142,7 @@ export class MgmtdServer {
       releaseVersion: RELEASE_VERSION,
       disabled: config.disabled,
     };
-    const { decision, lease } = await this.store.extendLease(self, config.lease, this.now);
+    const { decision, lease } = await this.store.extendLease(self, this.leaseTimings(), this.now);
     this.lease = lease;
     if (decision.action === 'acquire') {
       log.info(
@@ -158,6 +158,15 @@ export class MgmtdServer {
       await this.becomePrimary();
     }
     this.primaryGauge.set(this.isPrimary ? 1 : 0);
+  }
+
+  private leaseTimings() {
+    const { lease } = this.options.config;
+    return {
+      leaseLengthMs: lease.lengthMs,
+      suspiciousMarginMs: lease.suspiciousMarginMs,
+      checkReleaseVersion: lease.checkReleaseVersion,
+    };
   }
 
   private isPrimaryLease(): boolean {
@@ -232,14 +241,19 @@ export class MgmtdServer {
     });
   }
 
-  private editChain(chainId: number, edit: (chain: Chain) => Chain): Promise<Chain> {
-    return this.mutate((state) => {
+  private async editChain(chainId: number, edit: (chain: Chain) => Chain) {
+    const chain = await this.mutate((state) => {
       const current = state.chain(chainId);
       if (!current) throw new ThreeFsError('NOT_FOUND', `no chain ${chainId}`);
       const next = edit(current);
       if (next === current) return { changes: {}, apply: () => current };
       return { changes: { chains: [next] }, apply: () => (state.applyChains([next]), next) };
     });
+    return {
+      chainId: chain.chainId,
+      chainVersion: chain.chainVersion,
+      targets: [...chain.targets],
+    };
   }
 
   // ---- background work on the primary ---------------------------------------------------------
