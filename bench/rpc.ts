@@ -171,6 +171,7 @@ export async function run(): Promise<void> {
       when: new Date().toISOString(),
       seconds: SECONDS,
       iperf3BytesPerSecond: iperf ?? null,
+      bareNodeEchoBytesPerSecond: rawEcho,
       echo1MiB: {
         tcpBytesPerSecond: echoTcp,
         unixBytesPerSecond: echoUnix,
