@@ -5,6 +5,7 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../daemons/common/log.js';
 import { packageRoot } from '../daemons/common/native.js';
@@ -41,7 +42,37 @@ async function drive(
   return { calls, seconds: (performance.now() - started) / 1000 };
 }
 
-async function startServerChild(): Promise<{ tcp: string; unix: string; stop: () => void }> {
+interface ChildAddresses {
+  tcp: string;
+  unix: string;
+  rawPort: number;
+}
+
+/** 1 MiB writes echoed by a bare Node socket, 4 MiB in flight: Node's own ceiling for (a). */
+async function rawNodeEcho(port: number): Promise<number> {
+  const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const block = Buffer.alloc(MiB, 0x5a);
+  let received = 0;
+  let wake: (() => void) | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    wake?.();
+  });
+  const started = performance.now();
+  const until = started + SECONDS * 1000;
+  let sent = 0;
+  while (performance.now() < until) {
+    while (sent - received >= 4 * MiB) await new Promise<void>((resolve) => (wake = resolve));
+    socket.write(block);
+    sent += MiB;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  socket.destroy();
+  return received / seconds;
+}
+
+async function startServerChild(): Promise<ChildAddresses & { stop: () => void }> {
   const child = fork(
     path.join(path.dirname(fileURLToPath(import.meta.url)), 'rpc-server-child.js'),
     [],
@@ -49,8 +80,8 @@ async function startServerChild(): Promise<{ tcp: string; unix: string; stop: ()
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );
-  const addresses = await new Promise<{ tcp: string; unix: string }>((resolve, reject) => {
-    child.once('message', (message) => resolve(message as { tcp: string; unix: string }));
+  const addresses = await new Promise<ChildAddresses>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as ChildAddresses));
     child.once('exit', (code) => reject(new Error(`benchmark server exited with ${code}`)));
   });
   return { ...addresses, stop: () => child.disconnect() };
@@ -93,6 +124,7 @@ export async function run(): Promise<void> {
   const server = await startServerChild();
   try {
     console.log('measuring RPC...');
+    const rawEcho = await rawNodeEcho(server.rawPort);
     const echoTcp = await echoThroughput(server.tcp, 4);
     const echoUnix = await echoThroughput(server.unix, 4);
     const smallTcp = await smallCalls(server.tcp, 64);
@@ -111,6 +143,12 @@ export async function run(): Promise<void> {
         `${fmt(echoTcp / MiB)} MiB/s`,
         ratio(echoTcp),
         `bar ${THROUGHPUT_BAR * 100}% of iperf3`,
+      ],
+      [
+        '    bare Node socket echo, same sizes',
+        `${fmt(rawEcho / MiB)} MiB/s`,
+        ratio(rawEcho),
+        'ceiling on Node streams',
       ],
       ['(a) 1 MiB echo, unix socket', `${fmt(echoUnix / MiB)} MiB/s`, ratio(echoUnix), ''],
       [
@@ -133,6 +171,7 @@ export async function run(): Promise<void> {
       when: new Date().toISOString(),
       seconds: SECONDS,
       iperf3BytesPerSecond: iperf ?? null,
+      bareNodeEchoBytesPerSecond: rawEcho,
       echo1MiB: {
         tcpBytesPerSecond: echoTcp,
         unixBytesPerSecond: echoUnix,

@@ -34,6 +34,8 @@ export class FrameSocket {
   private pumping = false;
   private corked = false;
   private closed = false;
+  /** close() was called: bytes still arriving are read and dropped so the peer's FIN is seen. */
+  private closing = false;
   private closeReason: ThreeFsError | undefined;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly closeWaiters: (() => void)[] = [];
@@ -48,6 +50,7 @@ export class FrameSocket {
     this.decoder = new FrameDecoder(maxFrameBytes);
     socket.on('data', (chunk: Buffer) => {
       this.metrics?.received(chunk.length);
+      if (this.closing) return;
       this.decoder.push(chunk);
       this.pump();
     });
@@ -140,9 +143,10 @@ export class FrameSocket {
 
   /** Closes after flushing what was written; destroys the socket if the peer does not let it flush. */
   close(reason?: ThreeFsError): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     this.closeReason ??= reason;
-    this.pauseReading();
+    this.socket.resume();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
@@ -157,7 +161,7 @@ export class FrameSocket {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.paused && !this.closed) {
+      while (!this.paused && !this.closed && !this.closing) {
         const frame = this.decoder.next();
         if (frame === undefined) break;
         this.events.onFrame(frame);
