@@ -1,7 +1,9 @@
 // Benchmark dispatcher: `npm run bench -- rpc` runs the named benchmarks, no names runs them all.
 // Each benchmark is a module with a default `run()`; add new ones to the map.
-const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = {
   rpc: () => import('./rpc.js'),
+  kv: () => import('./kv.js'),
+  placement: () => import('./placement.js'),
 };
 
 const names = process.argv.slice(2);
