@@ -1,0 +1,89 @@
+// Exactly-once updates (brief §3.2 step 2): each client numbers its updates per channel; a storage
+// target remembers, per (client, chain, channel), the last sequence number and its outcome. A
+// retry of the last update gets the remembered outcome instead of running again; an older number
+// is a duplicate; a newer one while the last still runs must wait. Bounded in entries and age.
+import { ThreeFsError } from '../common/errors.js';
+
+export interface ChannelTag {
+  clientId: string;
+  chainId: number;
+  channelId: number;
+  seqnum: number;
+}
+
+type Entry<R> =
+  | { seqnum: number; state: 'running'; touchedMs: number }
+  | { seqnum: number; state: 'done'; result: R; touchedMs: number };
+
+export type ChannelDecision<R> =
+  { kind: 'run'; finish: (result: R) => void; fail: () => void } | { kind: 'cached'; result: R };
+
+export class UpdateChannels<R> {
+  private readonly entries = new Map<string, Entry<R>>();
+
+  constructor(
+    private readonly maxEntries = 1_000_000,
+    private readonly idleMs = 3_600_000,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Decides what to do with an update carrying `tag`. */
+  begin(tag: ChannelTag, nowMs: number): ChannelDecision<R> {
+    const key = `${tag.clientId}/${tag.chainId}/${tag.channelId}`;
+    const entry = this.entries.get(key);
+    if (entry) {
+      if (tag.seqnum < entry.seqnum) {
+        throw new ThreeFsError(
+          'FAILED_PRECONDITION',
+          `duplicate update: seqnum ${tag.seqnum} < ${entry.seqnum} on channel ${key}`,
+        );
+      }
+      if (entry.state === 'running') {
+        throw new ThreeFsError(
+          'UNAVAILABLE',
+          `channel ${key} is busy with seqnum ${entry.seqnum}; retry`,
+          { channelLocked: true },
+        );
+      }
+      if (tag.seqnum === entry.seqnum) {
+        entry.touchedMs = nowMs;
+        return { kind: 'cached', result: entry.result };
+      }
+    } else if (this.entries.size >= this.maxEntries) {
+      this.evict(nowMs);
+    }
+    this.entries.delete(key); // re-insert at the end: Map order is our recency order
+    this.entries.set(key, { seqnum: tag.seqnum, state: 'running', touchedMs: nowMs });
+    return {
+      kind: 'run',
+      finish: (result) =>
+        this.entries.set(key, { seqnum: tag.seqnum, state: 'done', result, touchedMs: nowMs }),
+      // A failed update may be retried with the same seqnum and must run again.
+      fail: () => {
+        if (entry && entry.state === 'done') this.entries.set(key, entry);
+        else this.entries.delete(key);
+      },
+    };
+  }
+
+  private evict(nowMs: number): void {
+    for (const [key, entry] of this.entries) {
+      if (
+        entry.state === 'done' &&
+        (nowMs - entry.touchedMs > this.idleMs || this.entries.size >= this.maxEntries)
+      ) {
+        this.entries.delete(key);
+      }
+      if (this.entries.size < this.maxEntries) return;
+    }
+    if (this.entries.size >= this.maxEntries) {
+      throw new ThreeFsError(
+        'RESOURCE_EXHAUSTED',
+        `${this.maxEntries} update channels are all busy`,
+      );
+    }
+  }
+}
