@@ -11,6 +11,10 @@ export class ChunkLocks {
     return this.queues.size;
   }
 
+  isLocked(key: string): boolean {
+    return this.queues.has(key);
+  }
+
   /** Runs `task` holding the lock of `key`. */
   async with<T>(key: string, task: () => Promise<T>): Promise<T> {
     await this.acquire(key);

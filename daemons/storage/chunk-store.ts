@@ -25,6 +25,8 @@ export interface ChunkMeta {
   pendingChecksum?: number;
   /** Chain version the pending update was made under. */
   pendingChainVer?: number;
+  /** The pending version removes the chunk (it disappears when committed). */
+  pendingRemove?: boolean;
   /** Capacity class the committed content occupies (a power of two, 64 KiB to 64 MiB). */
   chunkSize: number;
 }

@@ -1,0 +1,87 @@
+// The storage daemon's configuration. Timings default to 3FS's (brief §13.2); tests shorten them.
+import { z } from 'zod';
+
+const ms = (value: number, description: string) =>
+  z.number().int().positive().default(value).describe(description);
+
+export const storageConfigSchema = z.object({
+  nodeId: z
+    .number()
+    .int()
+    .positive()
+    .describe('this storage node id (required, distinct per node)'),
+  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
+  token: z.string().default('').describe('shared cluster token; empty = none'),
+  mgmtd: z.array(z.string().min(1)).min(1).describe('mgmtd addresses (host:port)'),
+  listen: z
+    .object({
+      host: z.string().default('127.0.0.1').describe('RPC listen address'),
+      port: z
+        .number()
+        .int()
+        .min(0)
+        .max(65_535)
+        .default(8000)
+        .describe('RPC port (0 = any free port)'),
+      advertise: z
+        .string()
+        .default('')
+        .describe('host:port peers dial; empty = the listen address'),
+    })
+    .prefault({}),
+  status: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(9100),
+    })
+    .prefault({}),
+  disks: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe('one directory per disk; disk index = position'),
+  heartbeatIntervalMs: ms(10_000, 'heartbeat and target report interval'),
+  routingRefreshMs: ms(10_000, 'routing info poll interval (also refreshed on demand)'),
+  forward: z
+    .object({
+      initialBackoffMs: ms(100, 'first retry delay of a failed forward'),
+      maxBackoffMs: ms(1_000, 'largest retry delay'),
+      totalMs: ms(60_000, 'give up forwarding after this long'),
+      timeoutMs: ms(10_000, 'deadline of one forward attempt'),
+    })
+    .prefault({}),
+  resync: z
+    .object({
+      intervalMs: ms(500, 'how often chains with a SYNCING successor are looked for'),
+      concurrency: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .default(16)
+        .describe('chunks transferred at once per chain'),
+      pageSize: z
+        .number()
+        .int()
+        .min(1)
+        .max(65_536)
+        .default(4096)
+        .describe('successor metadata page size'),
+    })
+    .prefault({}),
+  space: z
+    .object({
+      lowSpaceRatio: z.number().min(0).max(1).default(0.96),
+      rejectNewChunkRatio: z.number().min(0).max(1).default(0.98),
+    })
+    .prefault({}),
+  maxConcurrentUpdates: z
+    .number()
+    .int()
+    .min(1)
+    .max(65_536)
+    .default(1024)
+    .describe('updates in progress at once'),
+});
+
+export type StorageConfig = z.output<typeof storageConfigSchema>;
+export const STORAGE_ENV_PREFIX = 'THREEFS_STORAGE_';

@@ -1,0 +1,361 @@
+// The CRAQ write path on one storage node (brief §3.2): check the chain version, deduplicate by
+// update channel, take the chunk lock, apply locally as a pending version (the head assigns
+// commitVer + 1), forward to the successor with retries that re-read routing, commit as the
+// forward returns (the tail commits first), and answer with the chunk's new length and checksum.
+import type { Logger } from '../common/log.js';
+import { crc32c } from '../common/crc32c.js';
+import { ThreeFsError } from '../common/errors.js';
+import type { RpcClientPool } from '../common/rpc/index.js';
+import { StorageService } from '../common/services/storage.js';
+import type { z } from 'zod';
+import type { UpdateRequestBody, UpdateResult } from '../common/services/storage.js';
+import type { ChunkMeta } from './chunk-store.js';
+import { ChunkLocks } from './chunk-locks.js';
+import { type ChunkVersions, decideUpdate } from './craq-rules.js';
+import { mayApplyWrites } from './local-state.js';
+import type { HeldTarget, TargetRegistry } from './target-registry.js';
+import type { TargetRole } from './target-roles.js';
+import { UpdateChannels } from './update-channels.js';
+
+export type UpdateRequest = z.output<typeof UpdateRequestBody>;
+export type UpdateReply = z.input<typeof UpdateResult>;
+
+export interface ForwardPolicy {
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  totalMs: number;
+  timeoutMs: number;
+}
+
+export interface CraqDeps {
+  registry: TargetRegistry;
+  roles: () => ReadonlyMap<number, TargetRole>;
+  refreshRouting: () => Promise<void>;
+  peers: RpcClientPool;
+  forward: ForwardPolicy;
+  log: Logger;
+  maxConcurrentUpdates: number;
+}
+
+/** seqnum 0 marks internal updates (re-drives, re-sync transfers) that bypass channel dedupe. */
+export const INTERNAL_SEQNUM = 0;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function versionsOf(meta: ChunkMeta | undefined): ChunkVersions {
+  if (!meta) return { commitVer: 0, updateVer: 0, chainVer: 0, dirty: false };
+  return {
+    commitVer: meta.commitVer,
+    updateVer: meta.updateVer,
+    chainVer: meta.chainVer,
+    dirty: false,
+  };
+}
+
+function replyOf(meta: ChunkMeta | undefined, chainVer: number): UpdateReply {
+  return {
+    commitVer: meta?.commitVer ?? 0,
+    chainVer: meta?.chainVer ?? chainVer,
+    length: meta?.length ?? 0,
+    checksum: meta?.checksum ?? 0,
+  };
+}
+
+const chunkKey = (chainId: number, chunkId: Uint8Array) =>
+  `${chainId}/${Buffer.from(chunkId).toString('hex')}`;
+
+export class CraqUpdates {
+  private readonly locks = new ChunkLocks();
+  private readonly channels = new UpdateChannels<UpdateReply>();
+  private active = 0;
+
+  constructor(private readonly deps: CraqDeps) {}
+
+  get updatesInFlight(): number {
+    return this.active;
+  }
+
+  /** Runs `task` holding the chunk's lock, as updates do (re-sync transfers use it). */
+  withChunkLock<T>(chainId: number, chunkId: Uint8Array, task: () => Promise<T>): Promise<T> {
+    return this.locks.with(chunkKey(chainId, chunkId), task);
+  }
+
+  /** Whether an update of the chunk is in progress right now. */
+  chunkBusy(chainId: number, chunkId: Uint8Array): boolean {
+    return this.locks.isLocked(chunkKey(chainId, chunkId));
+  }
+
+  /** A write from a client (source 'client', must reach the head) or forwarded along the chain. */
+  async handle(
+    request: UpdateRequest,
+    payload: Buffer | undefined,
+    source: 'client' | 'chain',
+  ): Promise<UpdateReply> {
+    const target = this.deps.registry.byChainId(request.chainId);
+    if (!target)
+      throw new ThreeFsError('NOT_FOUND', `this node holds no target of chain ${request.chainId}`);
+    this.checkRole(target, request, source);
+    this.checkPayload(request, payload);
+    if (this.active >= this.deps.maxConcurrentUpdates) {
+      throw new ThreeFsError('UNAVAILABLE', `${this.active} updates in progress; retry`);
+    }
+    const dedupe = request.tag.seqnum !== INTERNAL_SEQNUM;
+    const decision = dedupe
+      ? this.channels.begin({ ...request.tag, chainId: request.chainId }, Date.now())
+      : undefined;
+    if (decision?.kind === 'cached') return decision.result;
+    this.active++;
+    try {
+      const reply = await this.locks.with(chunkKey(request.chainId, request.chunkId), () =>
+        this.applyForwardCommit(target, request, payload, source),
+      );
+      if (decision?.kind === 'run') decision.finish(reply);
+      return reply;
+    } catch (err) {
+      if (decision?.kind === 'run') decision.fail();
+      throw err;
+    } finally {
+      this.active--;
+    }
+  }
+
+  private checkRole(
+    target: HeldTarget,
+    request: UpdateRequest,
+    source: 'client' | 'chain',
+  ): TargetRole {
+    const role = this.deps.roles().get(target.targetId);
+    if (!role || role.chainVersion !== request.chainVersion) {
+      throw new ThreeFsError(
+        'CHAIN_VERSION_MISMATCH',
+        `chain ${request.chainId}: request at version ${request.chainVersion}, target ${target.targetId} at ${role?.chainVersion ?? 'none'}`,
+        { chainVersion: role?.chainVersion },
+      );
+    }
+    if (source === 'client' && !role.isHead) {
+      throw new ThreeFsError(
+        'ROUTING_VERSION_MISMATCH',
+        `target ${target.targetId} is not the head of chain ${request.chainId}`,
+      );
+    }
+    const writable = request.syncing
+      ? role.state === 'SYNCING' || mayApplyWrites(target.state, role.state)
+      : mayApplyWrites(target.state, role.state);
+    if (!writable) {
+      throw new ThreeFsError(
+        'ROUTING_VERSION_MISMATCH',
+        `target ${target.targetId} is ${role.state}/${target.state.local} and takes no ${request.syncing ? 'sync ' : ''}writes`,
+      );
+    }
+    return role;
+  }
+
+  private checkPayload(request: UpdateRequest, payload: Buffer | undefined): void {
+    if (request.kind !== 'write') return;
+    const data = payload ?? Buffer.alloc(0);
+    if (data.length !== request.length) {
+      throw new ThreeFsError(
+        'INVALID_ARGUMENT',
+        `payload is ${data.length} bytes, request says ${request.length}`,
+      );
+    }
+    if (request.offset + request.length > request.chunkSize) {
+      throw new ThreeFsError(
+        'INVALID_ARGUMENT',
+        `write [${request.offset}, +${request.length}) exceeds chunk size ${request.chunkSize}`,
+      );
+    }
+    const actual = crc32c(data);
+    if (actual !== request.checksum) {
+      throw new ThreeFsError(
+        'CHECKSUM_MISMATCH',
+        `payload CRC32C ${actual} differs from the request's ${request.checksum}`,
+      );
+    }
+  }
+
+  private async applyForwardCommit(
+    target: HeldTarget,
+    request: UpdateRequest,
+    payload: Buffer | undefined,
+    source: 'client' | 'chain',
+  ): Promise<UpdateReply> {
+    const { store } = target;
+    const role = this.checkRole(target, request, source); // routing may have moved while we waited
+    let meta = store.meta(request.chainId, Buffer.from(request.chunkId));
+    if (source === 'client' && meta && meta.updateVer !== meta.commitVer) {
+      // An update that never finished left a pending version. Nobody else holds the chunk lock,
+      // so nobody is finishing it: drive it down the chain and commit it before the new write.
+      await this.redrive(target, request, meta);
+      meta = store.meta(request.chainId, Buffer.from(request.chunkId));
+    }
+    const decision = decideUpdate(versionsOf(meta), {
+      updateVer: request.updateVer,
+      chainVer: request.chainVersion,
+      syncing: request.syncing,
+    });
+    let updateVer: number;
+    switch (decision.kind) {
+      case 'already-committed':
+        return replyOf(meta, role.chainVersion);
+      case 'refuse':
+        throw new ThreeFsError(
+          decision.reason === 'old-chain-version'
+            ? 'CHAIN_VERSION_MISMATCH'
+            : 'FAILED_PRECONDITION',
+          `chain ${request.chainId} chunk ${Buffer.from(request.chunkId).toString('hex')}: update refused (${decision.reason})`,
+        );
+      case 'stale':
+        updateVer = (meta as ChunkMeta).updateVer; // already applied here; finish it
+        break;
+      case 'apply':
+        updateVer = decision.updateVer;
+        meta = await store.update({
+          chainId: request.chainId,
+          chunkId: Buffer.from(request.chunkId),
+          updateVer,
+          chainVer: request.chainVersion,
+          kind: request.kind,
+          offset: request.offset,
+          data: request.kind === 'write' ? (payload ?? Buffer.alloc(0)) : undefined,
+          length: request.kind === 'truncate' ? request.length : undefined,
+          chunkSize: request.chunkSize,
+          syncing: request.syncing,
+        });
+        break;
+    }
+    const downstream = request.syncing
+      ? undefined
+      : await this.forward(target, request, payload, updateVer, meta);
+    if (
+      downstream &&
+      meta?.pendingChecksum !== undefined &&
+      downstream.checksum !== meta.pendingChecksum
+    ) {
+      throw new ThreeFsError(
+        'CHECKSUM_MISMATCH',
+        `chain ${request.chainId}: successor's chunk checksum ${downstream.checksum} differs from ours ${meta.pendingChecksum}`,
+      );
+    }
+    const commitChainVer =
+      this.deps.roles().get(target.targetId)?.chainVersion ?? request.chainVersion;
+    const committed = await store.commit(
+      request.chainId,
+      Buffer.from(request.chunkId),
+      updateVer,
+      commitChainVer,
+    );
+    return replyOf(committed, commitChainVer);
+  }
+
+  /** Finishes an orphaned pending version: forward it as a full-chunk write, then commit. */
+  private async redrive(
+    target: HeldTarget,
+    request: UpdateRequest,
+    meta: ChunkMeta,
+  ): Promise<void> {
+    const content = meta.pendingRemove
+      ? undefined
+      : await target.store.readPending(meta.chainId, meta.chunkId);
+    const role = this.deps.roles().get(target.targetId);
+    const internal: UpdateRequest = {
+      ...request,
+      kind: meta.pendingRemove ? 'remove' : 'write',
+      offset: 0,
+      length: content?.length ?? 0,
+      checksum: content ? crc32c(content) : 0,
+      updateVer: meta.updateVer,
+      chainVersion: role?.chainVersion ?? request.chainVersion,
+      syncing: false,
+      tag: { ...request.tag, seqnum: INTERNAL_SEQNUM },
+    };
+    this.deps.log.warn(
+      { chain: meta.chainId, updateVer: meta.updateVer, target: target.targetId },
+      'finishing an orphaned pending version',
+    );
+    await this.forward(target, internal, content, meta.updateVer, meta);
+    await target.store.commit(meta.chainId, meta.chunkId, meta.updateVer, internal.chainVersion);
+  }
+
+  /**
+   * Sends the update to the successor, retrying with backoff and re-reading routing before each
+   * attempt, so a dead successor is skipped once mgmtd moves it out. Returns undefined at the tail.
+   * A SYNCING successor receives the whole chunk as a full replace (brief §2.5 step 1).
+   */
+  private async forward(
+    target: HeldTarget,
+    request: UpdateRequest,
+    payload: Buffer | undefined,
+    updateVer: number,
+    meta: ChunkMeta | undefined,
+  ): Promise<UpdateReply | undefined> {
+    const policy = this.deps.forward;
+    const deadline = Date.now() + policy.totalMs;
+    let backoff = policy.initialBackoffMs;
+    for (let attempt = 0; ; attempt++) {
+      const role = this.deps.roles().get(target.targetId);
+      if (!role || (role.state !== 'SERVING' && role.state !== 'SYNCING')) {
+        throw new ThreeFsError(
+          'CHAIN_VERSION_MISMATCH',
+          `target ${target.targetId} left the serving chain while forwarding`,
+        );
+      }
+      const successor = role.successor;
+      if (!successor) return undefined;
+      let body: UpdateRequest = { ...request, chainVersion: role.chainVersion, updateVer };
+      let data = payload;
+      if (successor.state === 'SYNCING' && request.kind !== 'remove') {
+        data = await target.store.readPending(request.chainId, Buffer.from(request.chunkId));
+        body = {
+          ...body,
+          kind: 'write',
+          offset: 0,
+          length: data.length,
+          checksum: crc32c(data),
+          syncing: true,
+        };
+      } else if (successor.state === 'SYNCING') {
+        body = { ...body, syncing: true };
+      }
+      try {
+        const reply = await this.deps.peers
+          .get(successor.address)
+          .call(StorageService.methods.update, body, {
+            payload: data,
+            timeoutMs: Math.max(1, Math.min(policy.timeoutMs, deadline - Date.now())),
+          });
+        return reply.body;
+      } catch (err) {
+        const retryable = err instanceof ThreeFsError && err.retryable;
+        if (!retryable || Date.now() + backoff >= deadline) {
+          this.deps.log.error(
+            {
+              err,
+              chain: request.chainId,
+              successor: successor.targetId,
+              attempt,
+              updateVer,
+              pending: meta?.updateVer,
+            },
+            'forward failed for good',
+          );
+          throw err;
+        }
+        this.deps.log.warn(
+          {
+            chain: request.chainId,
+            successor: successor.targetId,
+            attempt,
+            code: (err as ThreeFsError).code,
+          },
+          'forward failed; retrying',
+        );
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, policy.maxBackoffMs);
+        await this.deps.refreshRouting().catch(() => undefined);
+      }
+    }
+  }
+}

@@ -1,0 +1,344 @@
+// One storage process: opens a chunk engine per disk, learns its targets and their roles from
+// routing info, runs the local-state machine of each target, heartbeats to mgmtd, serves the
+// storage RPCs, and feeds SYNCING successors through the re-sync worker.
+import { hostname } from 'node:os';
+import { Gauge, type Registry } from 'prom-client';
+import { Heartbeater } from '../client/heartbeater.js';
+import { MgmtdClient } from '../client/mgmtd-client.js';
+import { RoutingCache } from '../client/routing-cache.js';
+import { ThreeFsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { RoutingInfo, SyncProgress } from '../common/routing.js';
+import { type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
+import { StorageService } from '../common/services/storage.js';
+import type { ChunkStore } from './chunk-store.js';
+import { ChunkQueries, metaToWire } from './chunk-queries.js';
+import type { StorageConfig } from './config.js';
+import { CraqUpdates, INTERNAL_SEQNUM } from './craq-updates.js';
+import { ResyncWorker } from './resync.js';
+import { TargetRegistry } from './target-registry.js';
+import { type TargetRole, targetRoles } from './target-roles.js';
+
+export const STORAGE_RELEASE_VERSION = '0.1.0';
+
+export interface StorageServerOptions {
+  config: StorageConfig;
+  log: Logger;
+  registry: Registry;
+  openStore: (diskPath: string, diskIndex: number) => Promise<ChunkStore>;
+}
+
+export class StorageServer {
+  private stores: ChunkStore[] = [];
+  private targets!: TargetRegistry;
+  private roles: ReadonlyMap<number, TargetRole> = new Map();
+  private readonly syncProgress = new Map<number, SyncProgress>();
+  private readonly rpc: RpcServer;
+  private readonly peers: RpcClientPool;
+  private readonly mgmtd: MgmtdClient;
+  private readonly routing: RoutingCache;
+  private craq!: CraqUpdates;
+  private queries!: ChunkQueries;
+  private resync!: ResyncWorker;
+  private heartbeater!: Heartbeater;
+  private advertised = '';
+
+  constructor(private readonly options: StorageServerOptions) {
+    const { config, log, registry } = options;
+    const common = { clusterId: config.clusterId, token: config.token || undefined, log, registry };
+    this.rpc = new RpcServer({
+      ...common,
+      name: `storage-${config.nodeId}`,
+      host: config.listen.host,
+      port: config.listen.port,
+    });
+    this.peers = new RpcClientPool({ ...common, name: `storage-${config.nodeId}` });
+    this.mgmtd = new MgmtdClient({
+      ...common,
+      addresses: config.mgmtd,
+      name: `storage-${config.nodeId}`,
+    });
+    this.routing = new RoutingCache(this.mgmtd, {
+      refreshIntervalMs: config.routingRefreshMs,
+      log,
+    });
+    const craq = () => this.craq;
+    new Gauge({
+      name: 'threefs_storage_updates_in_flight',
+      help: 'CRAQ updates being applied or forwarded',
+      registers: [registry],
+      collect() {
+        this.set(craq()?.updatesInFlight ?? 0);
+      },
+    });
+  }
+
+  get address(): string {
+    return this.advertised;
+  }
+
+  async start(): Promise<void> {
+    const { config, log, registry } = this.options;
+    this.stores = await Promise.all(
+      config.disks.map((disk, index) => this.options.openStore(disk, index)),
+    );
+    this.targets = new TargetRegistry(config.clusterId, config.nodeId, config.disks, this.stores);
+    const roles = () => this.roles;
+    const refreshRouting = async () => {
+      await this.routing.refresh();
+    };
+    this.craq = new CraqUpdates({
+      registry: this.targets,
+      roles,
+      refreshRouting,
+      peers: this.peers,
+      forward: config.forward,
+      log,
+      maxConcurrentUpdates: config.maxConcurrentUpdates,
+    });
+    this.queries = new ChunkQueries(this.targets, roles);
+    this.resync = new ResyncWorker({
+      nodeId: config.nodeId,
+      registry: this.targets,
+      roles,
+      peers: this.peers,
+      craq: this.craq,
+      mgmtd: this.mgmtd,
+      log,
+      registry_: registry,
+      options: { ...config.resync, retryAfterMs: Math.max(1_000, config.resync.intervalMs * 4) },
+    });
+    this.rpc.register(StorageService, this.handlers());
+    await this.rpc.listen();
+    this.advertised = config.listen.advertise || this.rpc.address;
+
+    this.heartbeater = new Heartbeater({
+      mgmtd: this.mgmtd,
+      nodeId: config.nodeId,
+      type: 'STORAGE',
+      address: this.advertised,
+      hostname: hostname(),
+      releaseVersion: STORAGE_RELEASE_VERSION,
+      intervalMs: config.heartbeatIntervalMs,
+      targets: () => this.targetReports(),
+      log,
+    });
+    this.routing.onChange((info) => this.onRouting(info));
+    this.heartbeater.start();
+    this.routing.start();
+    await this.routing
+      .refresh()
+      .catch((err: unknown) => log.warn({ err }, 'no routing info yet; will keep asking'));
+    this.resync.start();
+    log.info({ address: this.advertised, disks: config.disks }, 'storage started');
+  }
+
+  async stop(): Promise<void> {
+    this.resync?.stop();
+    this.routing.stop();
+    // A clean stop reports every target OFFLINE so mgmtd moves them out at once (brief §2.4).
+    for (const target of this.targets?.all ?? [])
+      target.state = { phase: 'restarting', local: 'OFFLINE' };
+    await this.heartbeater?.beat();
+    this.heartbeater?.stop();
+    await this.rpc.close();
+    await this.peers.close();
+    await this.mgmtd.close();
+    await Promise.all(this.stores.map((store) => store.close()));
+  }
+
+  health() {
+    const targets = this.targets?.all ?? [];
+    return {
+      ok: true,
+      detail: {
+        targets: targets.map((t) => ({
+          target: t.targetId,
+          chain: t.chainId,
+          local: t.state.local,
+          public: this.roles.get(t.targetId)?.state,
+        })),
+      },
+    };
+  }
+
+  private onRouting(info: RoutingInfo): void {
+    try {
+      for (const added of this.targets.syncWithRouting(info)) {
+        this.options.log.info(
+          { target: added.targetId, chain: added.chainId, disk: added.diskIndex },
+          'target adopted',
+        );
+      }
+    } catch (err) {
+      this.options.log.error({ err }, 'cannot adopt targets from routing');
+    }
+    this.roles = targetRoles(info, this.options.config.nodeId);
+    let changed = false;
+    for (const target of this.targets.all) {
+      const role = this.roles.get(target.targetId);
+      const before = target.state;
+      if (this.targets.apply(target, { kind: 'routing', publicState: role?.state })) {
+        changed = true;
+        this.options.log.info(
+          {
+            target: target.targetId,
+            chain: target.chainId,
+            from: before,
+            to: target.state,
+            public: role?.state,
+          },
+          'target local state changed',
+        );
+      }
+      if (role?.state !== 'SYNCING') this.syncProgress.delete(target.targetId);
+    }
+    if (changed) void this.heartbeater.beat();
+  }
+
+  private targetReports() {
+    return this.targets.all.map((t) => {
+      const space = t.store.spaceInfo();
+      return {
+        targetId: t.targetId,
+        localState: t.state.local,
+        chainVersion: this.roles.get(t.targetId)?.chainVersion ?? 0,
+        usedBytes: t.store.listMeta(t.chainId).reduce((sum, m) => sum + m.length, 0),
+        lowSpace: space.lowSpace,
+        syncProgress: this.syncProgress.get(t.targetId),
+      };
+    });
+  }
+
+  /** A peer with a newer chain version means our routing is behind: refresh in the background. */
+  private async guard<T>(task: () => Promise<T>): Promise<T> {
+    try {
+      return await task();
+    } catch (err) {
+      if (
+        err instanceof ThreeFsError &&
+        (err.code === 'CHAIN_VERSION_MISMATCH' || err.code === 'ROUTING_VERSION_MISMATCH')
+      ) {
+        void this.routing.refresh().catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private handlers(): Handlers<typeof StorageService> {
+    return {
+      batchRead: (req) =>
+        this.guard(async () => {
+          const { results, payload } = await this.queries.batchRead(req);
+          return { body: { results }, payload };
+        }),
+      write: (req, ctx) =>
+        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'client') })),
+      update: (req, ctx) =>
+        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'chain') })),
+      queryLastChunk: (req) =>
+        this.guard(async () => ({
+          body: this.queries.queryLastChunk(
+            req.chainId,
+            req.chainVersion,
+            Buffer.from(req.begin),
+            Buffer.from(req.end),
+          ),
+        })),
+      removeChunks: (req) =>
+        this.guard(async () => {
+          const target = this.targets.byChainId(req.chainId);
+          if (!target)
+            throw new ThreeFsError('NOT_FOUND', `no target of chain ${req.chainId} here`);
+          const chunks = target.store.listMeta(
+            req.chainId,
+            Buffer.from(req.begin),
+            Buffer.from(req.end),
+            req.limit + 1,
+          );
+          for (const meta of chunks.slice(0, req.limit)) {
+            await this.craq.handle(
+              {
+                chainId: req.chainId,
+                chainVersion: req.chainVersion,
+                chunkId: meta.chunkId,
+                kind: 'remove',
+                offset: 0,
+                length: 0,
+                checksum: 0,
+                chunkSize: meta.chunkSize,
+                tag: { ...req.tag, seqnum: INTERNAL_SEQNUM },
+                updateVer: 0,
+                syncing: false,
+              },
+              undefined,
+              'client',
+            );
+          }
+          return {
+            body: { removed: Math.min(chunks.length, req.limit), more: chunks.length > req.limit },
+          };
+        }),
+      syncStart: (req) =>
+        this.guard(async () => ({
+          body: this.queries.syncPage(
+            req.chainId,
+            req.chainVersion,
+            req.after && Buffer.from(req.after),
+            req.limit,
+          ),
+        })),
+      syncDone: (req) =>
+        this.guard(async () => {
+          const target = this.targets.byChainId(req.chainId);
+          const role = target && this.roles.get(target.targetId);
+          if (
+            !target ||
+            !role ||
+            role.chainVersion !== req.chainVersion ||
+            role.state !== 'SYNCING'
+          ) {
+            throw new ThreeFsError(
+              'CHAIN_VERSION_MISMATCH',
+              `chain ${req.chainId}: not a SYNCING target at version ${req.chainVersion}`,
+            );
+          }
+          this.targets.apply(target, { kind: 'sync-done' });
+          this.syncProgress.delete(target.targetId);
+          this.options.log.info(
+            { target: target.targetId, chain: target.chainId },
+            'sync done: target is UPTODATE',
+          );
+          void this.heartbeater.beat();
+          return { body: {} };
+        }),
+      syncProgress: (req) => {
+        const target = this.targets.byChainId(req.chainId);
+        if (target) {
+          const { chunksDone, chunksTotal, bytesDone, bytesTotal } = req;
+          this.syncProgress.set(target.targetId, {
+            chunksDone,
+            chunksTotal,
+            bytesDone,
+            bytesTotal,
+          });
+        }
+        return { body: {} };
+      },
+      spaceInfo: () => ({
+        body: {
+          disks: this.stores.map((store, diskIndex) => ({
+            diskIndex,
+            path: this.options.config.disks[diskIndex] ?? '',
+            ...store.spaceInfo(),
+          })),
+        },
+      }),
+      queryChunk: (req) => {
+        const target = this.targets.byChainId(req.chainId);
+        const meta = target?.store.meta(req.chainId, Buffer.from(req.chunkId));
+        return { body: { meta: meta && metaToWire(meta) } };
+      },
+    };
+  }
+}
