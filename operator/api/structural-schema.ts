@@ -47,6 +47,20 @@ function isNode(value: unknown): value is SchemaNode {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The default of an object section with its properties' own defaults filled in. The apiserver
+ * checks a default against the node's CEL rules as written, before nested defaults apply, so a
+ * bare `{}` would fail a rule such as `self.transport != 'RDMA' || ...`. Children are normalized
+ * first, so their defaults are already expanded.
+ */
+export function expandDefault(value: SchemaNode, properties: SchemaNode): SchemaNode {
+  const expanded: SchemaNode = {};
+  for (const [name, child] of Object.entries(properties)) {
+    if (isNode(child) && child.default !== undefined) expanded[name] = child.default;
+  }
+  return { ...expanded, ...value };
+}
+
 /** Normalizes one node (and its children) of zod's openapi-3.0 output. Pure: returns a new node. */
 export function normalizeNode(input: SchemaNode, path: string): SchemaNode {
   const node: SchemaNode = { ...input };
@@ -97,6 +111,10 @@ export function normalizeNode(input: SchemaNode, path: string): SchemaNode {
   if (isNode(node.items)) node.items = normalizeNode(node.items, `${path}[]`);
   if (isNode(node.additionalProperties)) {
     node.additionalProperties = normalizeNode(node.additionalProperties, `${path}{}`);
+  }
+
+  if (node.type === 'object' && isNode(node.default) && isNode(node.properties)) {
+    node.default = expandDefault(node.default, node.properties);
   }
 
   const ordered: SchemaNode = {};
