@@ -156,9 +156,10 @@ build_kubernetes_binary() {
   go build -mod=mod -trimpath -ldflags "-s -w $stamp" -o "$OUT/$name" "k8s.io/kubernetes/cmd/$name"
 }
 
+# go_install <name> <module@version> [extra ldflags]
 go_install() {
-  local name=$1 module=$2
-  GOBIN="$OUT" go install -trimpath -ldflags "-s -w" "$module"
+  local name=$1 module=$2 ldflags="-s -w ${3:-}"
+  GOBIN="$OUT" go install -trimpath -ldflags "$ldflags" "$module"
   [ -x "$OUT/$name" ] || fail "go install $module did not produce $name"
 }
 
@@ -187,7 +188,9 @@ copy_kwok_stages
 build kube-controller-manager --version "v${K8S_VERSION}" build_kubernetes_binary kube-controller-manager
 build kube-scheduler --version "v${K8S_VERSION}" build_kubernetes_binary kube-scheduler
 build csi-sanity --help "csi.endpoint" go_install csi-sanity "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v${CSI_TEST_VERSION}"
-build helm version "Version" go_install helm "helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}"
+# helm's source carries only "v3.<minor>"; stamp the full version as its release build does.
+build helm version "v${HELM_VERSION}" go_install helm "helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}" \
+  "-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 
 all_cached || fail "internal: a binary is still missing from $BIN after the build"
 echo "testbin: all binaries ready in $BIN ($(($(date +%s) - started_all))s)"
