@@ -176,6 +176,7 @@ const storage = withRules(
     placement: placement.optional(),
     nodes: z
       .array(storageNode)
+      .min(1)
       .max(1024)
       .optional()
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
@@ -196,6 +197,7 @@ const storage = withRules(
       .describe('Regular expression on /dev/disk/by-path or by-id names on selected nodes.'),
     directories: z
       .array(absolutePath)
+      .min(1)
       .max(64)
       .optional()
       .describe('Directories used as disks on every selected node (file-backed targets).'),

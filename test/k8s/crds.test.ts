@@ -80,6 +80,11 @@ const invalidRows: InvalidRow[] = [
     expect: ['spec.storage.nodes[0]', 'at least one device or directory'],
   },
   {
+    name: 'empty storage node list',
+    object: withValue(base, 'spec.storage', { replicationFactor: 1, nodes: [] }),
+    expect: ['spec.storage.nodes', 'at least 1 items'],
+  },
+  {
     name: 'relative storage directory',
     object: withValue(base, 'spec.storage.directories', ['var/lib/disk']),
     expect: ['spec.storage.directories[0]'],
