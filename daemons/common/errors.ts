@@ -60,6 +60,11 @@ export class ThreeFsError extends Error {
   }
 }
 
+/** Whether a status code (as carried in per-item results) may be retried. */
+export function isRetryableCode(code: string): boolean {
+  return isStatusCode(code) && retryableCodes.has(code);
+}
+
 export function isStatusCode(value: unknown): value is StatusCode {
   return typeof value === 'string' && (StatusCodes as readonly string[]).includes(value);
 }

@@ -1,0 +1,481 @@
+// The client side of the data path (brief §3.2–§3.4, §6): computes chunk → chain from the file's
+// layout, writes to each chain's head through an update channel so a retry runs once, reads from
+// a random up-to-date replica in batches per storage node, and retries retryable errors after a
+// routing refresh with bounded backoff. File-level helpers (length, removal) serve meta too.
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { crc32c } from '../common/crc32c.js';
+import { isRetryableCode, ThreeFsError } from '../common/errors.js';
+import {
+  chainOfChunk,
+  chunkId,
+  chunkIdRange,
+  type Layout,
+  parseChunkId,
+  splitIntoChunks,
+  stripeChains,
+} from '../common/layout.js';
+import type { Logger } from '../common/log.js';
+import { findChainTable, type RoutingInfo } from '../common/routing.js';
+import { RpcClientPool } from '../common/rpc/index.js';
+import { StorageService, type UpdateResult } from '../common/services/storage.js';
+import type { RoutingCache } from './routing-cache.js';
+
+export type UpdateReply = z.output<typeof UpdateResult>;
+
+export interface StorageClientOptions {
+  routing: RoutingCache;
+  clusterId: string;
+  token?: string | undefined;
+  log: Logger;
+  /** Give up retrying one operation after this long (3FS: 60 s). */
+  retryTotalMs?: number;
+  /** Deadline of one attempt. */
+  attemptTimeoutMs?: number;
+  /** Update channels this client may have in flight (each carries one update at a time). */
+  channels?: number;
+  /** Largest batch of reads sent to one node in one call (3FS: 128 IOs, 4 MiB). */
+  maxBatchIos?: number;
+  maxBatchBytes?: number;
+}
+
+export interface ChunkRead {
+  chainId: number;
+  chunkId: Buffer;
+  offset: number;
+  length: number;
+}
+
+/** Bytes read (shorter at the end of a chunk), or undefined when the chunk does not exist. */
+export type ChunkReadResult = Buffer | undefined;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Allocates update channels; each carries one update at a time with an increasing seqnum. */
+class ChannelPool {
+  private readonly free: number[];
+  private readonly seqnums = new Map<number, number>();
+  private readonly waiters: Array<(channel: number) => void> = [];
+
+  constructor(size: number) {
+    this.free = Array.from({ length: size }, (_, i) => size - i);
+  }
+
+  async acquire(): Promise<{ channelId: number; seqnum: number }> {
+    const channelId =
+      this.free.pop() ?? (await new Promise<number>((resolve) => this.waiters.push(resolve)));
+    const seqnum = (this.seqnums.get(channelId) ?? 0) + 1;
+    this.seqnums.set(channelId, seqnum);
+    return { channelId, seqnum };
+  }
+
+  release(channelId: number): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(channelId);
+    else this.free.push(channelId);
+  }
+}
+
+export class StorageClient {
+  readonly clientId = randomUUID();
+  private readonly pool: RpcClientPool;
+  private readonly channels: ChannelPool;
+  private readonly retryTotalMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly maxBatchIos: number;
+  private readonly maxBatchBytes: number;
+
+  constructor(private readonly options: StorageClientOptions) {
+    this.pool = new RpcClientPool({
+      clusterId: options.clusterId,
+      token: options.token,
+      log: options.log,
+      name: 'storage-client',
+    });
+    this.channels = new ChannelPool(options.channels ?? 256);
+    this.retryTotalMs = options.retryTotalMs ?? 60_000;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 10_000;
+    this.maxBatchIos = options.maxBatchIos ?? 128;
+    this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  // ---- routing helpers ------------------------------------------------------------------------
+
+  private async routing(): Promise<RoutingInfo> {
+    const current = this.options.routing.current;
+    return current.routingVersion > 0 ? current : this.options.routing.refresh();
+  }
+
+  private chainOf(info: RoutingInfo, chainId: number) {
+    const chain = info.chains.find((c) => c.chainId === chainId);
+    if (!chain)
+      throw new ThreeFsError('ROUTING_VERSION_MISMATCH', `chain ${chainId} is not in routing info`);
+    return chain;
+  }
+
+  private addressOf(info: RoutingInfo, targetId: number): string {
+    const target = info.targets.find((t) => t.targetId === targetId);
+    const node = target && info.nodes.find((n) => n.nodeId === target.nodeId);
+    if (!node?.address)
+      throw new ThreeFsError('ROUTING_VERSION_MISMATCH', `no address for target ${targetId}`);
+    return node.address;
+  }
+
+  /** Runs `attempt` until it succeeds, a non-retryable error occurs, or the time runs out. */
+  private async withRetries<T>(
+    what: string,
+    attempt: (info: RoutingInfo, timeoutMs: number) => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + this.retryTotalMs;
+    let backoff = 20;
+    for (let tries = 1; ; tries++) {
+      const info = await this.routing();
+      try {
+        return await attempt(
+          info,
+          Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now())),
+        );
+      } catch (err) {
+        const retryable = err instanceof ThreeFsError && err.retryable;
+        if (!retryable || Date.now() + backoff >= deadline) {
+          if (retryable)
+            throw new ThreeFsError(
+              (err as ThreeFsError).code,
+              `${what}: gave up after ${tries} attempts: ${(err as Error).message}`,
+            );
+          throw err;
+        }
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 1_000);
+        await this.options.routing.refresh().catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- chunk operations -----------------------------------------------------------------------
+
+  /** Writes bytes into one chunk through its chain's head; retries run at most once (channels). */
+  async writeChunk(
+    chainId: number,
+    id: Buffer,
+    offset: number,
+    data: Buffer,
+    chunkSize: number,
+  ): Promise<UpdateReply> {
+    return this.update(
+      chainId,
+      id,
+      chunkSize,
+      { kind: 'write', offset, length: data.length, checksum: crc32c(data) },
+      data,
+    );
+  }
+
+  async truncateChunk(
+    chainId: number,
+    id: Buffer,
+    length: number,
+    chunkSize: number,
+  ): Promise<UpdateReply> {
+    return this.update(chainId, id, chunkSize, {
+      kind: 'truncate',
+      offset: 0,
+      length,
+      checksum: 0,
+    });
+  }
+
+  private async update(
+    chainId: number,
+    id: Buffer,
+    chunkSize: number,
+    op: { kind: 'write' | 'truncate' | 'remove'; offset: number; length: number; checksum: number },
+    payload?: Buffer,
+  ): Promise<UpdateReply> {
+    const { channelId, seqnum } = await this.channels.acquire();
+    try {
+      return await this.withRetries(`update of chain ${chainId}`, async (info, timeoutMs) => {
+        const chain = this.chainOf(info, chainId);
+        const head = chain.targets[0];
+        if (!head || head.state !== 'SERVING') {
+          throw new ThreeFsError('UNAVAILABLE', `chain ${chainId} has no SERVING head`);
+        }
+        const { body } = await this.pool.get(this.addressOf(info, head.targetId)).call(
+          StorageService.methods.write,
+          {
+            chainId,
+            chainVersion: chain.chainVersion,
+            chunkId: id,
+            ...op,
+            chunkSize,
+            tag: { clientId: this.clientId, channelId, seqnum, requestId: seqnum },
+          },
+          { payload, timeoutMs },
+        );
+        return body;
+      });
+    } finally {
+      this.channels.release(channelId);
+    }
+  }
+
+  /**
+   * Reads a batch of chunk ranges: grouped per storage node (bounded batches), each chain served
+   * by a random SERVING replica, retried on another replica or after a routing refresh.
+   */
+  async readChunks(reads: readonly ChunkRead[]): Promise<ChunkReadResult[]> {
+    const results: ChunkReadResult[] = new Array(reads.length);
+    let pending = reads.map((_, index) => index);
+    const deadline = Date.now() + this.retryTotalMs;
+    for (let round = 0; pending.length > 0; round++) {
+      const info = round === 0 ? await this.routing() : await this.options.routing.refresh();
+      const batches = new Map<string, number[]>();
+      const failed: number[] = [];
+      for (const index of pending) {
+        const read = reads[index]!;
+        try {
+          const chain = this.chainOf(info, read.chainId);
+          const serving = chain.targets.filter((t) => t.state === 'SERVING');
+          if (serving.length === 0)
+            throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
+          const pick = serving[(Math.random() * serving.length) | 0]!;
+          const address = this.addressOf(info, pick.targetId);
+          batches.set(address, [...(batches.get(address) ?? []), index]);
+        } catch {
+          failed.push(index);
+        }
+      }
+      const retry: number[] = [...failed];
+      await Promise.all(
+        [...batches].flatMap(([address, indexes]) =>
+          this.splitBatches(indexes, reads).map(async (batch) => {
+            try {
+              await this.readBatch(info, address, batch, reads, results, retry);
+            } catch (err) {
+              if (!(err instanceof ThreeFsError) || !err.retryable) throw err;
+              retry.push(...batch);
+            }
+          }),
+        ),
+      );
+      pending = retry;
+      if (pending.length > 0) {
+        if (Date.now() >= deadline)
+          throw new ThreeFsError(
+            'UNAVAILABLE',
+            `${pending.length} chunk reads failed until the retry limit`,
+          );
+        await sleep(Math.min(20 * 2 ** round, 1_000));
+      }
+    }
+    return results;
+  }
+
+  private splitBatches(indexes: number[], reads: readonly ChunkRead[]): number[][] {
+    const batches: number[][] = [];
+    let current: number[] = [];
+    let bytes = 0;
+    for (const index of indexes) {
+      const length = reads[index]!.length;
+      if (
+        current.length > 0 &&
+        (current.length >= this.maxBatchIos || bytes + length > this.maxBatchBytes)
+      ) {
+        batches.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(index);
+      bytes += length;
+    }
+    if (current.length > 0) batches.push(current);
+    return batches;
+  }
+
+  private async readBatch(
+    info: RoutingInfo,
+    address: string,
+    batch: number[],
+    reads: readonly ChunkRead[],
+    results: ChunkReadResult[],
+    retry: number[],
+  ): Promise<void> {
+    const ios = batch.map((index) => {
+      const read = reads[index]!;
+      return { ...read, chainVersion: this.chainOf(info, read.chainId).chainVersion };
+    });
+    const { body, payload } = await this.pool
+      .get(address)
+      .call(StorageService.methods.batchRead, { ios }, { timeoutMs: this.attemptTimeoutMs });
+    let offset = 0;
+    body.results.forEach((result, i) => {
+      const index = batch[i]!;
+      if (result.status === 'ok') {
+        if (!payload || offset + result.length > payload.length)
+          throw new ThreeFsError('PROTOCOL_ERROR', 'read reply payload is short');
+        results[index] = payload.subarray(offset, offset + result.length);
+        offset += result.length;
+      } else if (result.status === 'NOT_FOUND') {
+        results[index] = undefined;
+      } else if (isRetryableCode(result.status) || result.status === 'CHECKSUM_MISMATCH') {
+        retry.push(index); // another replica, or the same after a refresh
+      } else {
+        throw new ThreeFsError(
+          'INTERNAL',
+          `read of chain ${reads[index]!.chainId} failed: ${result.status} ${result.message}`,
+        );
+      }
+    });
+  }
+
+  async queryLastChunk(chainId: number, begin: Buffer, end: Buffer) {
+    return this.withRetries(`last-chunk query on chain ${chainId}`, async (info, timeoutMs) => {
+      const chain = this.chainOf(info, chainId);
+      const serving = chain.targets.filter((t) => t.state === 'SERVING');
+      if (serving.length === 0)
+        throw new ThreeFsError('UNAVAILABLE', `chain ${chainId} has no SERVING replica`);
+      const pick = serving[(Math.random() * serving.length) | 0]!;
+      const { body } = await this.pool
+        .get(this.addressOf(info, pick.targetId))
+        .call(
+          StorageService.methods.queryLastChunk,
+          { chainId, chainVersion: chain.chainVersion, begin, end },
+          { timeoutMs },
+        );
+      return body;
+    });
+  }
+
+  /** Removes every chunk of [begin, end) on a chain, through its head, a batch at a time. */
+  async removeChunks(chainId: number, begin: Buffer, end: Buffer): Promise<number> {
+    let removed = 0;
+    for (let round = 0; round < 1_000_000; round++) {
+      const { channelId, seqnum } = await this.channels.acquire();
+      try {
+        const body = await this.withRetries(
+          `chunk removal on chain ${chainId}`,
+          async (info, timeoutMs) => {
+            const chain = this.chainOf(info, chainId);
+            const head = chain.targets[0];
+            if (!head || head.state !== 'SERVING')
+              throw new ThreeFsError('UNAVAILABLE', `chain ${chainId} has no SERVING head`);
+            const reply = await this.pool.get(this.addressOf(info, head.targetId)).call(
+              StorageService.methods.removeChunks,
+              {
+                chainId,
+                chainVersion: chain.chainVersion,
+                begin,
+                end,
+                tag: { clientId: this.clientId, channelId, seqnum, requestId: seqnum },
+              },
+              { timeoutMs },
+            );
+            return reply.body;
+          },
+        );
+        removed += body.removed;
+        if (!body.more) return removed;
+      } finally {
+        this.channels.release(channelId);
+      }
+    }
+    throw new ThreeFsError('INTERNAL', 'chunk removal did not converge');
+  }
+
+  // ---- file-level helpers ---------------------------------------------------------------------
+
+  private async stripe(layout: Layout): Promise<number[]> {
+    let info = await this.routing();
+    let table = findChainTable(info, layout.chainTableId, layout.chainTableVersion);
+    if (!table && layout.chains.kind === 'range') {
+      info = await this.options.routing.refresh();
+      table = findChainTable(info, layout.chainTableId, layout.chainTableVersion);
+    }
+    if (layout.chains.kind === 'range' && !table) {
+      throw new ThreeFsError(
+        'NOT_FOUND',
+        `chain table ${layout.chainTableId} version ${layout.chainTableVersion} is unknown`,
+      );
+    }
+    return stripeChains(layout, table?.chainIds ?? []);
+  }
+
+  /** Exact length: the furthest end of the last chunk on any of the first `dynStripe` chains. */
+  async fileLength(layout: Layout, inodeId: number, dynStripe: number): Promise<number> {
+    const chains = (await this.stripe(layout)).slice(0, Math.max(1, dynStripe));
+    const { begin, end } = chunkIdRange(inodeId);
+    const lasts = await Promise.all(
+      [...new Set(chains)].map((chainId) => this.queryLastChunk(chainId, begin, end)),
+    );
+    let length = 0;
+    for (const last of lasts) {
+      if (!last.lastChunkId) continue;
+      const { chunkIndex } = parseChunkId(last.lastChunkId);
+      length = Math.max(length, chunkIndex * layout.chunkSize + last.lastChunkLength);
+    }
+    return length;
+  }
+
+  /** Removes chunks with index >= fromChunkIndex from each of the first `dynStripe` chains. */
+  async removeFileChunks(
+    layout: Layout,
+    inodeId: number,
+    fromChunkIndex: number,
+    dynStripe: number,
+  ): Promise<void> {
+    const chains = [...new Set((await this.stripe(layout)).slice(0, Math.max(1, dynStripe)))];
+    const { begin, end } = chunkIdRange(inodeId, fromChunkIndex);
+    await Promise.all(chains.map((chainId) => this.removeChunks(chainId, begin, end)));
+  }
+
+  /** Writes a byte range of a file: split into chunk writes, run in parallel across chains. */
+  async writeFile(layout: Layout, inodeId: number, offset: number, data: Buffer): Promise<void> {
+    const stripe = await this.stripe(layout);
+    const pieces = splitIntoChunks(offset, data.length, layout.chunkSize);
+    await Promise.all(
+      pieces.map((p) =>
+        this.writeChunk(
+          chainOfChunk(stripe, p.chunkIndex),
+          chunkId(inodeId, p.chunkIndex),
+          p.offset,
+          data.subarray(p.bufferOffset, p.bufferOffset + p.length),
+          layout.chunkSize,
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Reads a byte range of a file of length `fileLength` into a new Buffer; holes (missing chunks
+   * or bytes past a chunk's end) inside the file length read as zeros.
+   */
+  async readFile(
+    layout: Layout,
+    inodeId: number,
+    offset: number,
+    length: number,
+    fileLength: number,
+  ): Promise<Buffer> {
+    const end = Math.min(offset + length, fileLength);
+    if (end <= offset) return Buffer.alloc(0);
+    const stripe = await this.stripe(layout);
+    const pieces = splitIntoChunks(offset, end - offset, layout.chunkSize);
+    const out = Buffer.alloc(end - offset);
+    const results = await this.readChunks(
+      pieces.map((p) => ({
+        chainId: chainOfChunk(stripe, p.chunkIndex),
+        chunkId: chunkId(inodeId, p.chunkIndex),
+        offset: p.offset,
+        length: p.length,
+      })),
+    );
+    results.forEach((data, i) => {
+      if (data) data.copy(out, pieces[i]!.bufferOffset);
+    });
+    return out;
+  }
+}
