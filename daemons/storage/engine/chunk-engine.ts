@@ -193,6 +193,21 @@ export class ChunkEngine implements ChunkStore {
     };
   }
 
+  /** Where a chunk's versions live (for diagnosis and tests): data file path, byte offset. */
+  locate(
+    chainId: number,
+    chunkId: Buffer,
+  ): { committed: BlockRef | null; pending: BlockRef | null } | undefined {
+    const rec = this.load(chunkKey(chainId, chunkId));
+    if (!rec) return undefined;
+    return { committed: rec.committed.block, pending: rec.pending?.block ?? null };
+  }
+
+  /** The data file and byte offset of a block. */
+  blockLocation(block: BlockRef): { file: string; offset: number } {
+    return { file: this.files.filePath(block.cls, block.file), offset: this.blockOffset(block) };
+  }
+
   /** LMDB commits so far (each one fdatasync), to show group commit in benchmarks. */
   metadataCommits(): number {
     return this.store.lastCommitId();

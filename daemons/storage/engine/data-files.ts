@@ -46,7 +46,7 @@ export class DataFiles {
     return path.join(this.options.dir, 'data', className(cls));
   }
 
-  private filePath(cls: number, file: number): string {
+  filePath(cls: number, file: number): string {
     return path.join(this.classDir(cls), file.toString(16).padStart(2, '0'));
   }
 
