@@ -11,6 +11,20 @@
     {
       "target_name": "threefs_crc32c",
       "sources": ["src/crc32c.cc", "src/crc32c_addon.cc"]
+    },
+    {
+      "target_name": "threefs_chunkio",
+      "sources": [
+        "src/crc32c.cc",
+        "src/chunkio/aligned_buffer.cc",
+        "src/chunkio/crc32c_combine.cc",
+        "src/chunkio/io_batch.cc",
+        "src/chunkio/thread_backend.cc",
+        "src/chunkio/uring_backend.cc",
+        "src/chunkio/chunkio_addon.cc"
+      ],
+      "cflags_cc": ["<!@(pkg-config --cflags liburing)"],
+      "libraries": ["<!@(pkg-config --libs liburing)"]
     }
   ]
 }

@@ -25,8 +25,10 @@ export interface ChunkMeta {
   pendingChecksum?: number;
   /** Chain version the pending update was made under. */
   pendingChainVer?: number;
-  /** The pending version removes the chunk (it disappears when committed). */
+  /** The pending update removes the chunk (committing it deletes the chunk). */
   pendingRemove?: boolean;
+  /** Request id of the last update, when the service passed one. */
+  lastRequestId?: number;
   /** Capacity class the committed content occupies (a power of two, 64 KiB to 64 MiB). */
   chunkSize: number;
 }
@@ -65,6 +67,8 @@ export interface UpdateRequest {
    * dropped, and commitVer is set to updateVer - 1 (the caller then commits updateVer).
    */
   syncing?: boolean;
+  /** Recorded in the chunk's metadata (3FS keeps the last request per chunk for diagnosis). */
+  requestId?: number;
 }
 
 export interface SpaceInfo {
@@ -91,11 +95,18 @@ export interface ChunkStore {
   readPending(chainId: number, chunkId: Buffer): Promise<Buffer>;
   /** Applies an update as a pending version, durably (data and metadata on disk before resolving). */
   update(request: UpdateRequest): Promise<ChunkMeta>;
-  /** Makes the pending version `updateVer` the committed one, durably; stale versions are no-ops. */
+  /**
+   * Makes the pending version `updateVer` the committed one, durably; stale versions are no-ops.
+   * Committing a pending remove deletes the chunk and returns its final meta (length 0); a later
+   * commit for it fails with NOT_FOUND, which the caller treats as already done.
+   */
   commit(chainId: number, chunkId: Buffer, updateVer: number, chainVer: number): Promise<ChunkMeta>;
-  /** Drops a pending version (used when a LASTSRV target resets uncommitted chunks). */
+  /**
+   * Drops a pending version (used when a LASTSRV target resets uncommitted chunks). A chunk that
+   * never committed disappears.
+   */
   abortPending(chainId: number, chunkId: Buffer): Promise<void>;
-  /** Deletes every chunk of a chain (target removal). */
+  /** Deletes every chunk of a chain (target removal); the caller stops updates to it first. */
   dropChain(chainId: number): Promise<void>;
   spaceInfo(): SpaceInfo;
   close(): Promise<void>;

@@ -74,6 +74,21 @@ export const storageConfigSchema = z.object({
       rejectNewChunkRatio: z.number().min(0).max(1).default(0.98),
     })
     .prefault({}),
+  engine: z
+    .object({
+      filesPerClass: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .default(256)
+        .describe('data files per size class'),
+      directIo: z
+        .enum(['auto', 'off'])
+        .default('auto')
+        .describe('O_DIRECT where the file system allows it'),
+    })
+    .prefault({}),
   maxConcurrentUpdates: z
     .number()
     .int()

@@ -191,6 +191,7 @@ export class CraqUpdates {
       await this.redrive(target, request, meta);
       meta = store.meta(request.chainId, Buffer.from(request.chunkId));
     }
+    if (request.kind === 'remove' && !meta) return replyOf(undefined, role.chainVersion); // nothing to remove
     const decision = decideUpdate(versionsOf(meta), {
       updateVer: request.updateVer,
       chainVer: request.chainVersion,
@@ -223,6 +224,7 @@ export class CraqUpdates {
           length: request.kind === 'truncate' ? request.length : undefined,
           chunkSize: request.chunkSize,
           syncing: request.syncing,
+          requestId: request.tag.requestId,
         });
         break;
     }
@@ -241,13 +243,30 @@ export class CraqUpdates {
     }
     const commitChainVer =
       this.deps.roles().get(target.targetId)?.chainVersion ?? request.chainVersion;
-    const committed = await store.commit(
+    const committed = await this.commit(
+      target,
       request.chainId,
       Buffer.from(request.chunkId),
       updateVer,
       commitChainVer,
     );
     return replyOf(committed, commitChainVer);
+  }
+
+  /** Commits; a removed chunk answers NOT_FOUND to a repeated commit, which means it is done. */
+  private async commit(
+    target: HeldTarget,
+    chainId: number,
+    chunkId: Buffer,
+    updateVer: number,
+    chainVer: number,
+  ) {
+    try {
+      return await target.store.commit(chainId, chunkId, updateVer, chainVer);
+    } catch (err) {
+      if (err instanceof ThreeFsError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
   }
 
   /** Finishes an orphaned pending version: forward it as a full-chunk write, then commit. */
@@ -276,7 +295,7 @@ export class CraqUpdates {
       'finishing an orphaned pending version',
     );
     await this.forward(target, internal, content, meta.updateVer, meta);
-    await target.store.commit(meta.chainId, meta.chunkId, meta.updateVer, internal.chainVersion);
+    await this.commit(target, meta.chainId, meta.chunkId, meta.updateVer, internal.chainVersion);
   }
 
   /**

@@ -1,0 +1,194 @@
+// The native chunk I/O executor (native/src/chunkio): one call submits a batch of disk ops, which
+// run off the JS thread (io_uring, or a thread pool when the kernel refuses io_uring) and resolve
+// one Promise with a result per op. CRC32C of the bytes read or written is computed there too, per
+// granule, so JS never walks chunk bytes. This wrapper adds the bound on batches in flight (extra
+// batches wait in a bounded queue) and turns results into typed values.
+import { ThreeFsError } from '../../common/errors.js';
+import { loadAddon } from '../../common/native.js';
+
+const enum OpKind {
+  Read = 0,
+  Write = 1,
+  Fsync = 2,
+  Fdatasync = 3,
+  Fallocate = 4,
+}
+
+export type IoOp =
+  | {
+      op: 'read';
+      fd: number;
+      offset: number;
+      length: number;
+      /** Checksum each `granule` bytes of the first `crcLength` bytes read (0: no checksums). */
+      granule: number;
+      crcLength: number;
+    }
+  | {
+      op: 'write';
+      fd: number;
+      offset: number;
+      /** Bytes written: the pieces, then zeros up to `length`. */
+      length: number;
+      /** Buffers to gather in order; a number is that many zero bytes. */
+      pieces: ReadonlyArray<Uint8Array | number>;
+      /** Checksum each `granule` bytes of the pieces (0: no checksums). */
+      granule: number;
+    }
+  | { op: 'fsync' | 'fdatasync'; fd: number }
+  | { op: 'fallocate'; fd: number; offset: number; length: number; mode: number };
+
+export interface IoResult {
+  /** Bytes transferred (0 for fsync/fallocate), or a negative errno. */
+  result: number;
+  /** read: the bytes, in page-aligned memory owned by the native pool. */
+  data?: Buffer;
+  /** Per-granule CRC32Cs, and the CRC of all checksummed bytes. */
+  crcs?: Uint32Array;
+  crc?: number;
+}
+
+interface NativeExecutor {
+  submit(ops: unknown[]): Promise<IoResult[]>;
+  close(): void;
+  readonly backend: 'io_uring' | 'threads';
+  readonly fallbackReason: string | null;
+  readonly inFlight: number;
+}
+
+interface ChunkIoAddon {
+  Executor: new (options: {
+    backend?: 'auto' | 'io_uring' | 'threads';
+    queueDepth?: number;
+    threads?: number;
+    maxInFlight?: number;
+  }) => NativeExecutor;
+  crc32cCombine(crcA: number, crcB: number, lengthB: number): number;
+  crc32cConcat(crcs: Uint32Array, granule: number, length: number): number;
+  directAlign: number;
+}
+
+const addon = loadAddon<ChunkIoAddon>('threefs_chunkio');
+
+/** O_DIRECT alignment of offsets, lengths and memory. */
+export const DIRECT_ALIGN = addon.directAlign;
+
+/** crc32c(a || b) from crc32c(a), crc32c(b) and b's length. */
+export const crc32cCombine = addon.crc32cCombine;
+
+/** CRC of `length` bytes from the CRCs of its `granule`-byte pieces (the last may be partial). */
+export const crc32cConcat = addon.crc32cConcat;
+
+export interface ChunkIoOptions {
+  backend?: 'auto' | 'io_uring' | 'threads';
+  /** io_uring submission queue entries. */
+  queueDepth?: number;
+  /** Threads of the fallback backend. */
+  threads?: number;
+  /** Batches handed to the native side at once; more wait here. */
+  maxInFlight?: number;
+  /** Batches allowed to wait here before submit() fails with RESOURCE_EXHAUSTED. */
+  maxQueued?: number;
+}
+
+function encode(op: IoOp): Record<string, unknown> {
+  switch (op.op) {
+    case 'read':
+      return { kind: OpKind.Read, ...op };
+    case 'write':
+      return { kind: OpKind.Write, ...op };
+    case 'fsync':
+      return { kind: OpKind.Fsync, fd: op.fd };
+    case 'fdatasync':
+      return { kind: OpKind.Fdatasync, fd: op.fd };
+    case 'fallocate':
+      return { kind: OpKind.Fallocate, ...op };
+  }
+}
+
+export class ChunkIo {
+  readonly backend: 'io_uring' | 'threads';
+  /** Why io_uring is not used, when it is not. */
+  readonly fallbackReason: string | null;
+  private readonly executor: NativeExecutor;
+  private readonly maxInFlight: number;
+  private readonly maxQueued: number;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+  private closed = false;
+  private drained: (() => void) | undefined;
+
+  constructor(options: ChunkIoOptions = {}) {
+    this.maxInFlight = options.maxInFlight ?? 256;
+    this.maxQueued = options.maxQueued ?? 16_384;
+    this.executor = new addon.Executor({
+      backend: options.backend ?? 'auto',
+      queueDepth: options.queueDepth ?? 256,
+      threads: options.threads ?? 8,
+      // The native bound is a backstop; this class keeps below it.
+      maxInFlight: this.maxInFlight + 1,
+    });
+    this.backend = this.executor.backend;
+    this.fallbackReason = this.executor.fallbackReason;
+  }
+
+  /** Runs a batch; resolves with one result per op, in order. */
+  async submit(ops: readonly IoOp[]): Promise<IoResult[]> {
+    if (this.closed) throw new ThreeFsError('UNAVAILABLE', 'chunk I/O executor is closed');
+    if (this.inFlight >= this.maxInFlight) {
+      if (this.waiting.length >= this.maxQueued) {
+        throw new ThreeFsError(
+          'RESOURCE_EXHAUSTED',
+          `more than ${this.maxQueued} I/O batches queued`,
+        );
+      }
+      // A finishing batch hands its slot straight to us (inFlight is not decremented for it).
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.inFlight++;
+    }
+    try {
+      if (this.closed) throw new ThreeFsError('UNAVAILABLE', 'chunk I/O executor is closed');
+      let pending: Promise<IoResult[]>;
+      try {
+        pending = this.executor.submit(ops.map(encode));
+      } catch (err) {
+        throw new ThreeFsError('INVALID_ARGUMENT', `bad I/O batch: ${(err as Error).message}`);
+      }
+      return await pending;
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.inFlight--;
+      if (this.inFlight === 0 && this.drained !== undefined) this.drained();
+    }
+  }
+
+  /** Lets batches in flight finish, fails the queued ones, and stops the I/O threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => (this.drained = resolve));
+    }
+    this.executor.close();
+  }
+}
+
+/** The errno name of a negative result, for messages. */
+export function errnoName(result: number): string {
+  const names: Record<number, string> = {
+    [-1]: 'EPERM',
+    [-2]: 'ENOENT',
+    [-5]: 'EIO',
+    [-9]: 'EBADF',
+    [-12]: 'ENOMEM',
+    [-22]: 'EINVAL',
+    [-27]: 'EFBIG',
+    [-28]: 'ENOSPC',
+    [-30]: 'EROFS',
+    [-95]: 'EOPNOTSUPP',
+    [-122]: 'EDQUOT',
+  };
+  return names[result] ?? `errno ${-result}`;
+}

@@ -1,0 +1,306 @@
+// JS binding of the chunk I/O executor. One submit() call carries a batch of ops and returns one
+// Promise; the ops run on an I/O thread (io_uring, or a thread pool when the kernel refuses
+// io_uring) and results come back through a thread-safe function. Read results are page-aligned
+// external Buffers owned by the pool; write pieces are JS Buffers kept alive by a reference to the
+// ops array until the batch completes.
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "../crc32c.h"
+#include "aligned_buffer.h"
+#include "crc32c_combine.h"
+#include "io_backend.h"
+
+namespace {
+
+using threefs::IoBatch;
+using threefs::IoOp;
+using threefs::OpKind;
+
+constexpr uint32_t kMaxOpsPerBatch = 4096;
+constexpr uint64_t kMaxOpBytes = uint64_t{128} << 20;  // a 64 MiB chunk plus slack
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+class Executor;
+
+struct JsBatch {
+  IoBatch io;
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Value> keep_alive;  // the ops array: owns every write piece
+  explicit JsBatch(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+void ResolveBatch(Napi::Env env, Napi::Function, Executor* executor, JsBatch* batch);
+using Tsfn = Napi::TypedThreadSafeFunction<Executor, JsBatch, ResolveBatch>;
+
+uint64_t UintField(const Napi::Object& object, const char* name, uint64_t max) {
+  const Napi::Value value = object.Get(name);
+  if (value.IsUndefined()) return 0;
+  if (!value.IsNumber()) {
+    throw Napi::TypeError::New(object.Env(), std::string("op.") + name + " must be a number");
+  }
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0) || number > kMaxSafeInteger || number != static_cast<double>(static_cast<uint64_t>(number)) ||
+      static_cast<uint64_t>(number) > max) {
+    throw Napi::RangeError::New(object.Env(), std::string("op.") + name +
+                                                  " must be an integer in [0, " +
+                                                  std::to_string(max) + "]");
+  }
+  return static_cast<uint64_t>(number);
+}
+
+IoOp ParseOp(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "each op must be an object");
+  const Napi::Object object = value.As<Napi::Object>();
+  IoOp op;
+  const uint64_t kind = UintField(object, "kind", 4);
+  op.kind = static_cast<OpKind>(kind);
+  op.fd = static_cast<int>(UintField(object, "fd", INT32_MAX));
+  op.offset = UintField(object, "offset", static_cast<uint64_t>(kMaxSafeInteger));
+  op.length = UintField(object, "length", op.kind == OpKind::kFallocate
+                                              ? static_cast<uint64_t>(kMaxSafeInteger)
+                                              : kMaxOpBytes);
+  op.mode = static_cast<int>(UintField(object, "mode", INT32_MAX));
+  op.granule = UintField(object, "granule", kMaxOpBytes);
+  if (op.granule != 0 && op.granule < 512) {
+    throw Napi::RangeError::New(env, "op.granule must be 0 or at least 512");
+  }
+  if (op.kind == OpKind::kRead) {
+    op.crc_length = UintField(object, "crcLength", op.length);
+  }
+  if (op.kind == OpKind::kWrite) {
+    const Napi::Value pieces = object.Get("pieces");
+    if (!pieces.IsArray()) throw Napi::TypeError::New(env, "write op needs a pieces array");
+    const Napi::Array list = pieces.As<Napi::Array>();
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      const Napi::Value piece = list.Get(i);
+      threefs::Piece slice;
+      if (piece.IsTypedArray() &&
+          piece.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+        const auto bytes = piece.As<Napi::Uint8Array>();
+        slice.data = bytes.Data();
+        slice.length = bytes.ByteLength();
+      } else if (piece.IsNumber()) {
+        const double zeros = piece.As<Napi::Number>().DoubleValue();
+        if (!(zeros >= 0) || zeros > static_cast<double>(kMaxOpBytes)) {
+          throw Napi::RangeError::New(env, "a zero-fill piece must be a byte count");
+        }
+        slice.length = static_cast<size_t>(zeros);
+      } else {
+        throw Napi::TypeError::New(env, "write pieces are Uint8Arrays or zero-fill byte counts");
+      }
+      total += slice.length;
+      op.pieces.push_back(slice);
+    }
+    if (total > op.length) {
+      throw Napi::RangeError::New(env, "write pieces add up to more than op.length");
+    }
+    op.crc_length = total;
+  }
+  return op;
+}
+
+class Executor : public Napi::ObjectWrap<Executor> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Executor",
+                       {InstanceMethod<&Executor::Submit>("submit"),
+                        InstanceMethod<&Executor::Close>("close"),
+                        InstanceAccessor<&Executor::Backend>("backend"),
+                        InstanceAccessor<&Executor::FallbackReason>("fallbackReason"),
+                        InstanceAccessor<&Executor::InFlight>("inFlight")});
+  }
+
+  // new Executor({ backend?: 'auto' | 'io_uring' | 'threads', queueDepth?, threads?, maxInFlight? })
+  explicit Executor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Executor>(info) {
+    Napi::Env env = info.Env();
+    Napi::Object options = info.Length() > 0 && info[0].IsObject()
+                               ? info[0].As<Napi::Object>()
+                               : Napi::Object::New(env);
+    std::string wanted = "auto";
+    if (options.Has("backend")) wanted = options.Get("backend").ToString().Utf8Value();
+    if (wanted != "auto" && wanted != "io_uring" && wanted != "threads") {
+      throw Napi::TypeError::New(env, "backend must be 'auto', 'io_uring' or 'threads'");
+    }
+    const uint64_t depth = options.Has("queueDepth") ? UintField(options, "queueDepth", 4096) : 256;
+    const uint64_t threads = options.Has("threads") ? UintField(options, "threads", 256) : 8;
+    max_in_flight_ = options.Has("maxInFlight") ? UintField(options, "maxInFlight", 65536) : 1024;
+
+    tsfn_ = Tsfn::New(env, "threefs-chunkio", 0, 1, this);
+    tsfn_.Unref(env);  // an idle executor never keeps the process alive
+    auto done = [this](IoBatch* batch) {
+      tsfn_.NonBlockingCall(static_cast<JsBatch*>(batch->owner));
+    };
+    if (wanted != "threads") {
+      backend_ = threefs::MakeUringBackend(static_cast<unsigned>(depth), done, &fallback_reason_);
+      if (!backend_ && wanted == "io_uring") {
+        tsfn_.Release();
+        throw Napi::Error::New(env, "io_uring unavailable: " + fallback_reason_);
+      }
+    } else {
+      fallback_reason_ = "thread backend requested";
+    }
+    if (!backend_) backend_ = threefs::MakeThreadBackend(static_cast<unsigned>(threads), done);
+  }
+
+  ~Executor() override { Shutdown(); }
+
+  void Finished(Napi::Env env, JsBatch* batch) {
+    in_flight_--;
+    if (in_flight_ == 0 && !closed_) {
+      tsfn_.Unref(env);
+      Unref();
+    }
+    Napi::Array results = Napi::Array::New(env, batch->io.ops.size());
+    for (size_t i = 0; i < batch->io.ops.size(); i++) {
+      IoOp& op = batch->io.ops[i];
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("result", Napi::Number::New(env, static_cast<double>(op.result)));
+      if (op.kind == OpKind::kRead && op.result >= 0 && op.buffer.data != nullptr) {
+        auto* hint = new threefs::AlignedBuffer(op.buffer);
+        op.buffer = {};
+        result.Set("data", Napi::Buffer<uint8_t>::New(
+                               env, hint->data, static_cast<size_t>(op.result),
+                               [](Napi::Env, uint8_t*, threefs::AlignedBuffer* owned) {
+                                 threefs::ReleaseAligned(*owned);
+                                 delete owned;
+                               },
+                               hint));
+      }
+      if (op.granule != 0 && (op.kind == OpKind::kRead || op.kind == OpKind::kWrite) &&
+          op.result >= 0) {
+        Napi::Uint32Array crcs = Napi::Uint32Array::New(env, op.crcs.size());
+        for (size_t k = 0; k < op.crcs.size(); k++) crcs[k] = op.crcs[k];
+        result.Set("crcs", crcs);
+        result.Set("crc", Napi::Number::New(env, op.crc));
+      }
+      threefs::ReleaseAligned(op.buffer);
+      op.buffer = {};
+      results.Set(static_cast<uint32_t>(i), result);
+    }
+    batch->deferred.Resolve(results);
+  }
+
+ private:
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) throw Napi::Error::New(env, "executor is closed");
+    if (info.Length() < 1 || !info[0].IsArray()) {
+      throw Napi::TypeError::New(env, "submit takes an array of ops");
+    }
+    const Napi::Array ops = info[0].As<Napi::Array>();
+    if (ops.Length() == 0 || ops.Length() > kMaxOpsPerBatch) {
+      throw Napi::RangeError::New(env, "a batch holds 1 to " + std::to_string(kMaxOpsPerBatch) +
+                                           " ops");
+    }
+    if (in_flight_ >= max_in_flight_) {
+      throw Napi::Error::New(env, "too many batches in flight (" + std::to_string(max_in_flight_) +
+                                      ")");
+    }
+    auto batch = std::make_unique<JsBatch>(env);
+    batch->io.ops.reserve(ops.Length());
+    for (uint32_t i = 0; i < ops.Length(); i++) batch->io.ops.push_back(ParseOp(ops.Get(i)));
+    for (IoOp& op : batch->io.ops) op.batch = &batch->io;
+    batch->io.owner = batch.get();
+    batch->keep_alive = Napi::Persistent(static_cast<Napi::Value>(ops));
+    Napi::Promise promise = batch->deferred.Promise();
+    if (in_flight_ == 0) {
+      tsfn_.Ref(env);
+      Ref();  // in-flight batches point at this object: keep it from the GC until they finish
+    }
+    in_flight_++;
+    backend_->Submit(&batch.release()->io);
+    return promise;
+  }
+
+  // Waits for batches in flight to finish on the I/O threads, then stops them. Their promises
+  // still resolve (on later turns of the event loop).
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    if (backend_) backend_->Stop();
+    tsfn_.Release();
+  }
+
+  Napi::Value Backend(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), backend_ ? backend_->Name() : "none");
+  }
+  Napi::Value FallbackReason(const Napi::CallbackInfo& info) {
+    if (std::string(backend_->Name()) == "io_uring") return info.Env().Null();
+    return Napi::String::New(info.Env(), fallback_reason_);
+  }
+  Napi::Value InFlight(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(in_flight_));
+  }
+
+  Tsfn tsfn_;
+  std::unique_ptr<threefs::IoBackend> backend_;
+  std::string fallback_reason_;
+  uint64_t max_in_flight_ = 1024;
+  uint64_t in_flight_ = 0;
+  bool closed_ = false;
+};
+
+void ResolveBatch(Napi::Env env, Napi::Function, Executor* executor, JsBatch* batch) {
+  std::unique_ptr<JsBatch> owned(batch);
+  if (env == nullptr) {  // the environment is going away: nobody is left to resolve for
+    for (IoOp& op : owned->io.ops) threefs::ReleaseAligned(op.buffer);
+    return;
+  }
+  executor->Finished(env, owned.get());
+}
+
+Napi::Value Combine(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "crc32cCombine(crcA, crcB, lengthB)");
+  }
+  const double len = info[2].As<Napi::Number>().DoubleValue();
+  if (!(len >= 0) || len > kMaxSafeInteger) throw Napi::RangeError::New(env, "bad length");
+  return Napi::Number::New(env, threefs::Crc32cCombine(info[0].As<Napi::Number>().Uint32Value(),
+                                                       info[1].As<Napi::Number>().Uint32Value(),
+                                                       static_cast<uint64_t>(len)));
+}
+
+Napi::Value Concat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[1].IsNumber() ||
+      !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "crc32cConcat(crcs: Uint32Array, granule, length)");
+  }
+  const auto crcs = info[0].As<Napi::Uint32Array>();
+  const double granule = info[1].As<Napi::Number>().DoubleValue();
+  const double length = info[2].As<Napi::Number>().DoubleValue();
+  if (!(granule >= 1) || !(length >= 0) || length > kMaxSafeInteger) {
+    throw Napi::RangeError::New(env, "bad granule or length");
+  }
+  const auto g = static_cast<uint64_t>(granule);
+  const auto len = static_cast<uint64_t>(length);
+  if (crcs.ElementLength() != (len + g - 1) / g) {
+    throw Napi::RangeError::New(env, "crcs must hold one CRC per granule of length");
+  }
+  return Napi::Number::New(env, threefs::Crc32cConcat(crcs.Data(), crcs.ElementLength(), g, len));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Executor", Executor::Define(env));
+  exports.Set("crc32cCombine", Napi::Function::New(env, Combine, "crc32cCombine"));
+  exports.Set("crc32cConcat", Napi::Function::New(env, Concat, "crc32cConcat"));
+  exports.Set("directAlign", Napi::Number::New(env, static_cast<double>(threefs::kDirectAlign)));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(threefs_chunkio, Init)

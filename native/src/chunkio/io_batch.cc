@@ -1,0 +1,107 @@
+#include "io_batch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "../crc32c.h"
+#include "crc32c_combine.h"
+
+namespace threefs {
+namespace {
+
+void ChecksumGranules(IoOp& op, const uint8_t* data, uint64_t length) {
+  op.crcs.clear();
+  op.crc = 0;
+  if (op.granule == 0) return;
+  for (uint64_t start = 0; start < length; start += op.granule) {
+    const uint64_t len = length - start < op.granule ? length - start : op.granule;
+    op.crcs.push_back(Crc32c(0, data + start, len));
+  }
+  op.crc = Crc32cConcat(op.crcs.data(), op.crcs.size(), op.granule, length);
+}
+
+}  // namespace
+
+bool OpenNextPhase(IoBatch& batch) {
+  if (batch.phase_end >= batch.ops.size()) return false;
+  batch.phase_begin = batch.phase_end;
+  size_t end = batch.phase_begin + 1;
+  if (!IsBarrier(batch.ops[batch.phase_begin].kind)) {
+    while (end < batch.ops.size() && !IsBarrier(batch.ops[end].kind)) end++;
+  }
+  batch.phase_end = end;
+  batch.outstanding = end - batch.phase_begin;
+  return true;
+}
+
+int PrepareOp(IoOp& op) {
+  if (op.kind != OpKind::kRead && op.kind != OpKind::kWrite) return 0;
+  try {
+    op.buffer = AcquireAligned(op.length);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  if (op.kind == OpKind::kWrite) {
+    uint64_t at = 0;
+    for (const Piece& piece : op.pieces) {
+      if (piece.data != nullptr) {
+        std::memcpy(op.buffer.data + at, piece.data, piece.length);
+      } else {
+        std::memset(op.buffer.data + at, 0, piece.length);
+      }
+      at += piece.length;
+    }
+    // Padding up to the aligned length: zeros, never stale pool memory, on disk.
+    std::memset(op.buffer.data + at, 0, op.length - at);
+    ChecksumGranules(op, op.buffer.data, op.crc_length);
+  }
+  return 0;
+}
+
+void FinishOp(IoOp& op) {
+  if (op.kind != OpKind::kRead || op.result < 0) return;
+  const uint64_t got = static_cast<uint64_t>(op.result);
+  ChecksumGranules(op, op.buffer.data, op.crc_length < got ? op.crc_length : got);
+}
+
+void RunOpBlocking(IoOp& op) {
+  switch (op.kind) {
+    case OpKind::kRead:
+    case OpKind::kWrite: {
+      uint64_t done = 0;
+      while (done < op.length) {
+        const ssize_t n =
+            op.kind == OpKind::kRead
+                ? pread(op.fd, op.buffer.data + done, op.length - done, op.offset + done)
+                : pwrite(op.fd, op.buffer.data + done, op.length - done, op.offset + done);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          op.result = -errno;
+          return;
+        }
+        if (n == 0) break;  // end of file
+        done += static_cast<uint64_t>(n);
+      }
+      op.result = static_cast<int64_t>(done);
+      return;
+    }
+    case OpKind::kFsync:
+      op.result = fsync(op.fd) == 0 ? 0 : -errno;
+      return;
+    case OpKind::kFdatasync:
+      op.result = fdatasync(op.fd) == 0 ? 0 : -errno;
+      return;
+    case OpKind::kFallocate:
+      op.result = fallocate(op.fd, op.mode, static_cast<off_t>(op.offset),
+                            static_cast<off_t>(op.length)) == 0
+                      ? 0
+                      : -errno;
+      return;
+  }
+}
+
+}  // namespace threefs

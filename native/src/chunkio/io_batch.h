@@ -1,0 +1,73 @@
+// One batch of disk I/Os as the JS side submits it, and the work done on the I/O thread around
+// each op: gathering write pieces into an aligned buffer, and CRC32C per granule of the bytes
+// written or read (so JS never touches chunk bytes). Ops of a batch run concurrently, except that
+// fsync/fdatasync are barriers: they start after every earlier op of the batch has completed, and
+// later ops start after them (a write then its fdatasync is one batch).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "aligned_buffer.h"
+
+namespace threefs {
+
+enum class OpKind { kRead, kWrite, kFsync, kFdatasync, kFallocate };
+
+// A slice of caller memory to write, or `zeros` bytes of zeros when data is null.
+struct Piece {
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+struct IoBatch;
+
+struct IoOp {
+  IoBatch* batch = nullptr;  // the batch this op belongs to (set when the batch is submitted)
+  OpKind kind = OpKind::kRead;
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;  // bytes to read or write (writes are zero-padded up to it)
+  int mode = 0;         // fallocate mode
+  // write: the content, gathered in order; its total may be shorter than `length`.
+  std::vector<Piece> pieces;
+  // CRC32C per granule over the first `crc_length` bytes (reads: of what was read; writes: of the
+  // content). granule 0 = no checksums.
+  uint64_t granule = 0;
+  uint64_t crc_length = 0;
+
+  // Filled on the I/O thread.
+  AlignedBuffer buffer;           // read destination or write bounce buffer
+  int64_t result = 0;             // bytes transferred, 0 for sync/fallocate, or -errno
+  uint64_t transferred = 0;       // progress of a read/write that came back short
+  std::vector<uint32_t> crcs;     // per-granule CRCs
+  uint32_t crc = 0;               // CRC of the whole crc_length bytes
+};
+
+struct IoBatch {
+  std::vector<IoOp> ops;
+  // The phase in progress: ops [phase_begin, phase_end), with `outstanding` not yet completed.
+  size_t phase_begin = 0;
+  size_t phase_end = 0;
+  size_t outstanding = 0;
+  void* owner = nullptr;  // the JS-side context that resolves the promise
+};
+
+inline bool IsBarrier(OpKind kind) { return kind == OpKind::kFsync || kind == OpKind::kFdatasync; }
+
+// Advances `batch` to its next phase; returns false when every op has run.
+bool OpenNextPhase(IoBatch& batch);
+
+// Before submission: allocate the aligned buffer, gather write pieces, checksum writes.
+// Returns 0 or -errno (the op then completes with that result without touching the disk).
+int PrepareOp(IoOp& op);
+
+// After completion: checksum what a read brought back.
+void FinishOp(IoOp& op);
+
+// Runs one op with blocking syscalls (the thread-pool backend, and ops io_uring refuses).
+void RunOpBlocking(IoOp& op);
+
+}  // namespace threefs

@@ -1,0 +1,169 @@
+// A real cluster on loopback for integration tests: one mgmtd and N storage processes with short
+// timings, chains created through mgmtd's admin RPCs, and a client (routing cache + storage
+// client). Every process is killed by stop().
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { MgmtdClient } from '../../daemons/client/mgmtd-client.js';
+import { RoutingCache } from '../../daemons/client/routing-cache.js';
+import { StorageClient } from '../../daemons/client/storage-client.js';
+import { createLogger } from '../../daemons/common/log.js';
+import type { RoutingInfo } from '../../daemons/common/routing.js';
+import { MgmtdService } from '../../daemons/common/services/mgmtd.js';
+import { type DaemonProcess, startDaemon } from './daemon-process.js';
+
+export const quietLog = createLogger({ role: 'test', level: 'silent' });
+
+/** Test data lives under /work (a real file system, so O_DIRECT works), not a tmpfs /tmp. */
+export function testDir(name: string): string {
+  const base = path.resolve(process.cwd(), '..', 'threefs-test-data');
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(path.join(base, `${name}-`));
+}
+
+export interface ClusterSpec {
+  name: string;
+  storageNodes: number[];
+  /** Each chain: its id and the storage node ids of its targets, head first. */
+  chains: Array<{ chainId: number; nodes: number[] }>;
+  storageArgs?: string[];
+}
+
+export const targetIdOf = (chainId: number, nodeId: number) => chainId * 1000 + nodeId;
+
+export class TestCluster {
+  mgmtd!: DaemonProcess;
+  readonly storage = new Map<number, DaemonProcess>();
+  mgmtdClient!: MgmtdClient;
+  routing!: RoutingCache;
+  client!: StorageClient;
+  readonly dir: string;
+
+  constructor(readonly spec: ClusterSpec) {
+    this.dir = testDir(spec.name);
+  }
+
+  async start(): Promise<void> {
+    this.mgmtd = await startDaemon('mgmtd', [
+      '--set',
+      `clusterId=${this.spec.name}`,
+      '--set',
+      'listen.port=0',
+      '--set',
+      'status.port=0',
+      '--set',
+      `kv.path=${path.join(this.dir, 'kv')}`,
+      '--set',
+      'bootstrapMs=200',
+      '--set',
+      'heartbeat.failAfterMs=1500',
+      '--set',
+      'heartbeat.checkIntervalMs=200',
+      '--set',
+      'chainUpdateIntervalMs=100',
+      '--set',
+      'lease.renewIntervalMs=500',
+    ]);
+    this.mgmtdClient = new MgmtdClient({
+      addresses: [this.mgmtd.ready.address as string],
+      clusterId: this.spec.name,
+      log: quietLog,
+    });
+    await Promise.all(this.spec.storageNodes.map((nodeId) => this.startStorage(nodeId)));
+    await this.mgmtdClient.call(MgmtdService.methods.createTargets, {
+      targets: this.spec.chains.flatMap((c) =>
+        c.nodes.map((nodeId) => ({
+          targetId: targetIdOf(c.chainId, nodeId),
+          nodeId,
+          diskIndex: 0,
+          chainId: c.chainId,
+        })),
+      ),
+    });
+    await this.mgmtdClient.call(MgmtdService.methods.setChains, {
+      chains: this.spec.chains.map((c) => ({
+        chainId: c.chainId,
+        targetIds: c.nodes.map((n) => targetIdOf(c.chainId, n)),
+      })),
+    });
+    await this.mgmtdClient.call(MgmtdService.methods.setChainTable, {
+      chainTableId: 1,
+      chainIds: this.spec.chains.map((c) => c.chainId),
+    });
+    this.routing = new RoutingCache(this.mgmtdClient, { refreshIntervalMs: 200, log: quietLog });
+    this.routing.start();
+    this.client = new StorageClient({
+      routing: this.routing,
+      clusterId: this.spec.name,
+      log: quietLog,
+      retryTotalMs: 30_000,
+      attemptTimeoutMs: 3_000,
+    });
+    await this.waitHealthy(30_000);
+  }
+
+  async startStorage(nodeId: number): Promise<DaemonProcess> {
+    const disk = path.join(this.dir, `storage-${nodeId}`);
+    mkdirSync(disk, { recursive: true });
+    const proc = await startDaemon('storage', [
+      '--set',
+      `nodeId=${nodeId}`,
+      '--set',
+      `clusterId=${this.spec.name}`,
+      '--set',
+      `mgmtd=${JSON.stringify([this.mgmtd.ready.address])}`,
+      '--set',
+      `disks=${JSON.stringify([disk])}`,
+      '--set',
+      'listen.port=0',
+      '--set',
+      'status.port=0',
+      '--set',
+      'heartbeatIntervalMs=200',
+      '--set',
+      'routingRefreshMs=200',
+      '--set',
+      'resync.intervalMs=100',
+      '--set',
+      'engine.filesPerClass=4',
+      '--set',
+      'forward.totalMs=20000',
+      ...(this.spec.storageArgs ?? []),
+    ]);
+    this.storage.set(nodeId, proc);
+    return proc;
+  }
+
+  async routingInfo(): Promise<RoutingInfo> {
+    return this.routing.refresh();
+  }
+
+  /** Waits until every chain has every target SERVING and UPTODATE. */
+  async waitHealthy(timeoutMs: number): Promise<RoutingInfo> {
+    const deadline = Date.now() + timeoutMs;
+    let info = await this.routingInfo();
+    const healthy = (i: RoutingInfo) =>
+      i.chains.length === this.spec.chains.length &&
+      i.chains.every((c) => c.targets.every((t) => t.state === 'SERVING')) &&
+      i.targets.every((t) => t.localState === 'UPTODATE');
+    while (!healthy(info)) {
+      if (Date.now() > deadline) {
+        assert.fail(
+          `cluster not healthy after ${timeoutMs} ms: ${JSON.stringify(info.chains.map((c) => [c.chainId, c.targets]))}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      info = await this.routingInfo();
+    }
+    return info;
+  }
+
+  async stop(): Promise<void> {
+    this.routing?.stop();
+    await this.client?.close();
+    await this.mgmtdClient?.close();
+    await Promise.all([...this.storage.values()].map((s) => s.kill('SIGKILL')));
+    await this.mgmtd?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { crc32c } from '../../../daemons/common/crc32c.js';
+import { ChunkIo, crc32cCombine, crc32cConcat } from '../../../daemons/storage/engine/chunk-io.js';
+import { pattern, tempDisk } from './helpers.js';
+
+describe('CRC32C combine', () => {
+  it('combine(crc(a), crc(b), |b|) = crc(a‖b) for many splits', () => {
+    const data = pattern(9, 20_000);
+    for (const cut of [0, 1, 7, 4096, 12_345, 20_000]) {
+      const a = data.subarray(0, cut);
+      const b = data.subarray(cut);
+      assert.equal(crc32cCombine(crc32c(a), crc32c(b), b.length), crc32c(data), `cut ${cut}`);
+    }
+  });
+
+  it('concat of granule CRCs (last granule partial) = CRC of the whole', () => {
+    for (const length of [1, 4096, 4097, 100_000]) {
+      const data = pattern(length, length);
+      const crcs = new Uint32Array(Math.ceil(length / 4096));
+      for (let i = 0; i < crcs.length; i++)
+        crcs[i] = crc32c(data.subarray(i * 4096, (i + 1) * 4096));
+      assert.equal(crc32cConcat(crcs, 4096, length), crc32c(data));
+    }
+    assert.equal(crc32cConcat(new Uint32Array(0), 4096, 0), 0);
+    assert.throws(() => crc32cConcat(new Uint32Array(2), 4096, 10), /one CRC per granule/);
+  });
+});
+
+for (const backend of ['io_uring', 'threads'] as const) {
+  describe(`chunk I/O executor (${backend})`, () => {
+    const disk = tempDisk(`io-${backend}`);
+    let io: ChunkIo;
+    let direct: number;
+    let buffered: number;
+    const file = path.join(disk.dir, 'data');
+    before(() => {
+      io = new ChunkIo({ backend });
+      direct = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o600);
+      buffered = openSync(file, constants.O_RDWR);
+    });
+    after(async () => {
+      await io.close();
+      closeSync(direct);
+      closeSync(buffered);
+      disk.cleanup();
+    });
+
+    it(`runs on ${backend}`, () => {
+      assert.equal(io.backend, backend);
+    });
+
+    it('fallocate, gathered O_DIRECT write + fdatasync, read back with granule CRCs', async () => {
+      const a = pattern(1, 5000);
+      const b = pattern(2, 3000);
+      const results = await io.submit([
+        { op: 'fallocate', fd: direct, offset: 0, length: 1 << 20, mode: 0 },
+        { op: 'fdatasync', fd: direct },
+        {
+          op: 'write',
+          fd: direct,
+          offset: 8192,
+          length: 12_288,
+          pieces: [a, 100, b],
+          granule: 4096,
+        },
+        { op: 'fdatasync', fd: direct },
+        { op: 'read', fd: direct, offset: 8192, length: 12_288, granule: 4096, crcLength: 8100 },
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.result),
+        [0, 0, 12_288, 0, 12_288],
+      );
+      const content = Buffer.concat([a, Buffer.alloc(100), b]);
+      const write = results[2]!;
+      assert.equal(write.crc, crc32c(content));
+      assert.deepEqual(Array.from(write.crcs!), [
+        crc32c(content.subarray(0, 4096)),
+        crc32c(content.subarray(4096)),
+      ]);
+      const read = results[4]!;
+      assert.ok(read.data!.subarray(0, 8100).equals(content));
+      assert.ok(read.data!.subarray(8100).equals(Buffer.alloc(12_288 - 8100)), 'zero padding');
+      assert.deepEqual(Array.from(read.crcs!), Array.from(write.crcs!));
+      assert.equal(Number(read.data!.byteOffset) % 1, 0);
+      assert.ok(
+        readFileSync(file)
+          .subarray(8192, 8192 + 8100)
+          .equals(content),
+      );
+    });
+
+    it('reports errors per op as negative errno, not as a failed batch', async () => {
+      const dirFd = openSync(disk.dir, 'r');
+      const results = await io.submit([
+        { op: 'read', fd: direct, offset: 0, length: 4096, granule: 0, crcLength: 0 },
+        { op: 'read', fd: dirFd, offset: 0, length: 4096, granule: 0, crcLength: 0 },
+        { op: 'fdatasync', fd: 999_999 },
+      ]);
+      closeSync(dirFd);
+      assert.equal(results[0]!.result, 4096);
+      assert.equal(results[1]!.result, -21); // EISDIR
+      assert.equal(results[2]!.result, -9);
+    });
+
+    it('unaligned edges go through the buffered fd', async () => {
+      const data = pattern(3, 777);
+      const [w, , r] = await io.submit([
+        { op: 'write', fd: buffered, offset: 3, length: 777, pieces: [data], granule: 0 },
+        { op: 'fdatasync', fd: buffered },
+        { op: 'read', fd: buffered, offset: 3, length: 777, granule: 512, crcLength: 777 },
+      ]);
+      assert.equal(w!.result, 777);
+      assert.ok(r!.data!.equals(data));
+      assert.equal(crc32cConcat(r!.crcs!, 512, 777), crc32c(data));
+    });
+
+    it('a read past the end of the file is short', async () => {
+      const [r] = await io.submit([
+        { op: 'read', fd: direct, offset: 1 << 20, length: 4096, granule: 0, crcLength: 0 },
+      ]);
+      assert.equal(r!.result, 0);
+    });
+
+    it('bad batches fail with INVALID_ARGUMENT, never a crash', async () => {
+      await assert.rejects(io.submit([]), { code: 'INVALID_ARGUMENT' });
+      await assert.rejects(
+        io.submit([{ op: 'read', fd: -1, offset: 0, length: 1, granule: 0, crcLength: 0 }]),
+        { code: 'INVALID_ARGUMENT' },
+      );
+      await assert.rejects(
+        io.submit([
+          { op: 'write', fd: direct, offset: 0, length: 1, pieces: [Buffer.alloc(2)], granule: 0 },
+        ]),
+        /more than op.length/,
+      );
+      await assert.rejects(
+        io.submit([
+          { op: 'read', fd: direct, offset: 0, length: 2 ** 30, granule: 0, crcLength: 0 },
+        ]),
+        { code: 'INVALID_ARGUMENT' },
+      );
+    });
+
+    it('many batches at once (more than the in-flight bound) all complete', async () => {
+      const small = new ChunkIo({ backend, maxInFlight: 4 });
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 64 }, (_, i) =>
+            small.submit([
+              {
+                op: 'read',
+                fd: direct,
+                offset: (i % 4) * 4096,
+                length: 4096,
+                granule: 4096,
+                crcLength: 4096,
+              },
+            ]),
+          ),
+        );
+        assert.ok(results.every((r) => r[0]!.result === 4096));
+      } finally {
+        await small.close();
+      }
+      await assert.rejects(small.submit([{ op: 'fsync', fd: direct }]), { code: 'UNAVAILABLE' });
+    });
+  });
+}
