@@ -1,7 +1,8 @@
 // Benchmark dispatcher: `npm run bench -- rpc` runs the named benchmarks, no names runs them all.
 // Each benchmark is a module with a default `run()`; add new ones to the map.
-const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = {
   rpc: () => import('./rpc.js'),
+  engine: () => import('./engine.js'),
 };
 
 const names = process.argv.slice(2);
