@@ -217,7 +217,7 @@ export class CraqUpdates {
           chainId: request.chainId,
           chunkId: Buffer.from(request.chunkId),
           updateVer,
-          chainVer: request.chainVersion,
+          chainVer: this.recordedChainVer(request),
           kind: request.kind,
           offset: request.offset,
           data: request.kind === 'write' ? (payload ?? Buffer.alloc(0)) : undefined,
@@ -241,8 +241,11 @@ export class CraqUpdates {
         `chain ${request.chainId}: successor's chunk checksum ${downstream.checksum} differs from ours ${meta.pendingChecksum}`,
       );
     }
-    const commitChainVer =
-      this.deps.roles().get(target.targetId)?.chainVersion ?? request.chainVersion;
+    // Every replica records the chain version the tail committed at (it travels back in the reply),
+    // so all copies of one update agree even if routing moved while it was being forwarded.
+    const commitChainVer = request.syncing
+      ? this.recordedChainVer(request)
+      : (downstream?.chainVer ?? request.chainVersion);
     const committed = await this.commit(
       target,
       request.chainId,
@@ -251,6 +254,13 @@ export class CraqUpdates {
       commitChainVer,
     );
     return replyOf(committed, commitChainVer);
+  }
+
+  /** The chain version a replica records for this update's chunk (see chunkChainVer). */
+  private recordedChainVer(request: UpdateRequest): number {
+    return request.syncing && request.chunkChainVer > 0
+      ? request.chunkChainVer
+      : request.chainVersion;
   }
 
   /** Commits; a removed chunk answers NOT_FOUND to a repeated commit, which means it is done. */
@@ -294,8 +304,14 @@ export class CraqUpdates {
       { chain: meta.chainId, updateVer: meta.updateVer, target: target.targetId },
       'finishing an orphaned pending version',
     );
-    await this.forward(target, internal, content, meta.updateVer, meta);
-    await this.commit(target, meta.chainId, meta.chunkId, meta.updateVer, internal.chainVersion);
+    const downstream = await this.forward(target, internal, content, meta.updateVer, meta);
+    await this.commit(
+      target,
+      meta.chainId,
+      meta.chunkId,
+      meta.updateVer,
+      downstream?.chainVer ?? internal.chainVersion,
+    );
   }
 
   /**

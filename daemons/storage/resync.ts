@@ -263,6 +263,7 @@ export class ResyncWorker {
             chunkSize: chunkSizeOf(meta),
             tag,
             updateVer: meta.commitVer,
+            chunkChainVer: meta.chainVer,
             syncing: true,
           },
           { payload: outcome.data },

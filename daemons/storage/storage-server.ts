@@ -270,6 +270,7 @@ export class StorageServer {
                 tag: { ...req.tag, seqnum: INTERNAL_SEQNUM },
                 updateVer: 0,
                 syncing: false,
+                chunkChainVer: 0,
               },
               undefined,
               'client',

@@ -70,6 +70,7 @@ export class TestCluster {
       log: quietLog,
     });
     await Promise.all(this.spec.storageNodes.map((nodeId) => this.startStorage(nodeId)));
+    await this.waitRegistered(this.spec.storageNodes, 15_000);
     await this.mgmtdClient.call(MgmtdService.methods.createTargets, {
       targets: this.spec.chains.flatMap((c) =>
         c.nodes.map((nodeId) => ({
@@ -134,6 +135,25 @@ export class TestCluster {
     return proc;
   }
 
+  /** Waits until mgmtd knows every given storage node (their first heartbeat registers them). */
+  async waitRegistered(nodeIds: number[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { body } = await this.mgmtdClient.call(MgmtdService.methods.getRoutingInfo, {
+        sinceVersion: 0,
+      });
+      const known = new Set(
+        body.delta?.nodes.filter((n) => n.type === 'STORAGE').map((n) => n.nodeId),
+      );
+      if (nodeIds.every((id) => known.has(id))) return;
+      if (Date.now() > deadline)
+        assert.fail(
+          `storage nodes ${nodeIds} not registered after ${timeoutMs} ms\n${this.recentProblems()}`,
+        );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   async routingInfo(): Promise<RoutingInfo> {
     return this.routing.refresh();
   }
@@ -149,13 +169,37 @@ export class TestCluster {
     while (!healthy(info)) {
       if (Date.now() > deadline) {
         assert.fail(
-          `cluster not healthy after ${timeoutMs} ms: ${JSON.stringify(info.chains.map((c) => [c.chainId, c.targets]))}`,
+          `cluster not healthy after ${timeoutMs} ms: ${JSON.stringify(info.chains.map((c) => [c.chainId, c.targets]))}\n` +
+            this.recentProblems(),
         );
       }
       await new Promise((r) => setTimeout(r, 100));
       info = await this.routingInfo();
     }
     return info;
+  }
+
+  /** The last warnings and errors each daemon logged, for failure messages. */
+  recentProblems(perProcess = 8): string {
+    const procs: Array<[string, DaemonProcess | undefined]> = [
+      ['mgmtd', this.mgmtd],
+      ...[...this.storage].map(([id, p]): [string, DaemonProcess] => [`storage ${id}`, p]),
+    ];
+    return procs
+      .map(([name, p]) => {
+        const lines = (p?.lines ?? [])
+          .filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal')
+          .slice(-perProcess);
+        const show = (l: Record<string, unknown>) => {
+          const { time, level, msg, pid: _pid, role: _role, ...rest } = l;
+          return `  ${String(time)} ${String(level)} ${String(msg)} ${JSON.stringify(rest)}`.slice(
+            0,
+            800,
+          );
+        };
+        return `${name}:\n${lines.map(show).join('\n')}`;
+      })
+      .join('\n');
   }
 
   async stop(): Promise<void> {

@@ -45,6 +45,11 @@ export const UpdateRequestBody = ChunkIo.extend({
   updateVer: U32.default(0),
   /** A full-chunk replace for a SYNCING successor (re-sync, or a forwarded write converted). */
   syncing: z.boolean().default(false),
+  /**
+   * Re-sync transfers: the chain version the predecessor committed this chunk at. The successor
+   * records it, so both copies agree; 0 means the request's (current) chain version.
+   */
+  chunkChainVer: U32.default(0),
 });
 
 export const UpdateResult = z.object({

@@ -43,8 +43,9 @@ export interface IoResult {
   result: number;
   /** read: the bytes, in page-aligned memory owned by the native pool. */
   data?: Buffer;
-  /** Per-granule CRC32Cs, and the CRC of all checksummed bytes. */
+  /** Per-granule CRC32Cs (when a granule was given). */
   crcs?: Uint32Array;
+  /** write: the CRC32C of the whole content (reads only need the granules). */
   crc?: number;
 }
 

@@ -2,8 +2,13 @@
 // the single source of truth for a chunk: its committed version, its pending version (at most one,
 // brief §3.1), and the blocks both occupy; allocation state is rebuilt from these records at open,
 // so a block no record names is free, whatever the disk holds.
+import { endianness } from 'node:os';
 import { ThreeFsError } from '../../common/errors.js';
 import { CLASS_COUNT } from './size-classes.js';
+
+// Granule CRCs are copied between records and Uint32Arrays as raw memory (one copy, not 256
+// reads), which is the little-endian encoding only on a little-endian host.
+if (endianness() !== 'LE') throw new Error('the chunk engine needs a little-endian host');
 
 /** A block: class index, data file number within the class, block number within the file. */
 export interface BlockRef {
@@ -70,8 +75,13 @@ function writeContent(out: Buffer, at: number, content: ContentRef): number {
     at = out.writeUInt32LE(content.block.block, at);
   }
   at = out.writeUInt16LE(content.crcs.length, at);
-  for (const crc of content.crcs) at = out.writeUInt32LE(crc, at);
-  return at;
+  const crcBytes = new Uint8Array(
+    content.crcs.buffer,
+    content.crcs.byteOffset,
+    content.crcs.byteLength,
+  );
+  out.set(crcBytes, at);
+  return at + crcBytes.length;
 }
 
 export function encodeRecord(record: ChunkRecord): Buffer {
@@ -128,6 +138,14 @@ class Reader {
     this.at += 4;
     return v;
   }
+  /** `count` u32s as a fresh Uint32Array (raw copy: little-endian host). */
+  u32s(count: number): Uint32Array {
+    this.need(4 * count);
+    const out = new Uint32Array(count);
+    new Uint8Array(out.buffer).set(this.bytes.subarray(this.at, this.at + 4 * count));
+    this.at += 4 * count;
+    return out;
+  }
   f64(): number {
     this.need(8);
     const v = this.bytes.readDoubleLE(this.at);
@@ -149,9 +167,7 @@ function readContent(r: Reader, hasBlock: boolean): ContentRef {
       throw new ThreeFsError('INTERNAL', `stored chunk record names size class ${block.cls}`);
     }
   }
-  const count = r.u16();
-  const crcs = new Uint32Array(count);
-  for (let i = 0; i < count; i++) crcs[i] = r.u32();
+  const crcs = r.u32s(r.u16());
   return { length, checksum, block, crcs };
 }
 

@@ -50,16 +50,15 @@ export class DataFiles {
     return path.join(this.classDir(cls), file.toString(16).padStart(2, '0'));
   }
 
-  /** Opens every existing data file; returns each one's preallocated blocks. */
+  /**
+   * Creates the class directories (so a nearly full disk never fails on a mkdir later) and opens
+   * every existing data file; returns each one's preallocated blocks.
+   */
   openExisting(): Array<{ cls: number; file: number; blocks: number }> {
     const found: Array<{ cls: number; file: number; blocks: number }> = [];
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      let names: string[];
-      try {
-        names = readdirSync(this.classDir(cls));
-      } catch {
-        continue;
-      }
+      mkdirSync(this.classDir(cls), { recursive: true });
+      const names = readdirSync(this.classDir(cls));
       for (const name of names) {
         const file = Number.parseInt(name, 16);
         if (!/^[0-9a-f]{2,}$/.test(name) || file >= this.options.filesPerClass) {
@@ -82,6 +81,18 @@ export class DataFiles {
     const key = `${cls}/${file}`;
     const open = this.fds.get(key);
     if (open !== undefined) return open;
+    try {
+      return this.openFile(key, cls, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ThreeFsError(
+        code === 'ENOSPC' || code === 'EDQUOT' ? 'NO_SPACE' : 'UNAVAILABLE',
+        `cannot open data file ${this.filePath(cls, file)}: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private openFile(key: string, cls: number, file: number): number {
     const dir = this.classDir(cls);
     const filePath = this.filePath(cls, file);
     mkdirSync(dir, { recursive: true });

@@ -164,9 +164,14 @@ class Executor : public Napi::ObjectWrap<Executor> {
       if (op.kind == OpKind::kRead && op.result >= 0 && op.buffer.data != nullptr) {
         auto* hint = new threefs::AlignedBuffer(op.buffer);
         op.buffer = {};
+        // Tell V8 what the Buffer holds, so it collects read buffers (returning them to the pool)
+        // as often as their real size warrants.
+        Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(hint->capacity));
         result.Set("data", Napi::Buffer<uint8_t>::New(
                                env, hint->data, static_cast<size_t>(op.result),
-                               [](Napi::Env, uint8_t*, threefs::AlignedBuffer* owned) {
+                               [](Napi::Env finalizing, uint8_t*, threefs::AlignedBuffer* owned) {
+                                 Napi::MemoryManagement::AdjustExternalMemory(
+                                     finalizing, -static_cast<int64_t>(owned->capacity));
                                  threefs::ReleaseAligned(*owned);
                                  delete owned;
                                },
@@ -177,7 +182,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
         Napi::Uint32Array crcs = Napi::Uint32Array::New(env, op.crcs.size());
         for (size_t k = 0; k < op.crcs.size(); k++) crcs[k] = op.crcs[k];
         result.Set("crcs", crcs);
-        result.Set("crc", Napi::Number::New(env, op.crc));
+        if (op.kind == OpKind::kWrite) result.Set("crc", Napi::Number::New(env, op.crc));
       }
       threefs::ReleaseAligned(op.buffer);
       op.buffer = {};

@@ -54,7 +54,15 @@ uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
 
 uint32_t Crc32cConcat(const uint32_t* crcs, size_t count, uint64_t granule, uint64_t length) {
   if (count == 0) return 0;
-  const Matrix full = ZerosOperator(granule);
+  // Building the operator costs more than applying it to 256 granules: keep the last one per
+  // thread (a thread sees one or two granule sizes in practice).
+  thread_local uint64_t cached_granule = 0;
+  thread_local Matrix cached{};
+  if (cached_granule != granule) {
+    cached = ZerosOperator(granule);
+    cached_granule = granule;
+  }
+  const Matrix& full = cached;
   uint32_t crc = crcs[0];
   for (size_t i = 1; i < count; i++) {
     const uint64_t start = static_cast<uint64_t>(i) * granule;

@@ -13,15 +13,18 @@
 namespace threefs {
 namespace {
 
-void ChecksumGranules(IoOp& op, const uint8_t* data, uint64_t length) {
+// Per-granule CRCs of `length` bytes; with `whole`, also the CRC of all of them (writes need it for
+// the chunk checksum; reads only compare granules, so they skip the combine).
+void ChecksumGranules(IoOp& op, const uint8_t* data, uint64_t length, bool whole) {
   op.crcs.clear();
   op.crc = 0;
   if (op.granule == 0) return;
+  op.crcs.reserve((length + op.granule - 1) / op.granule);
   for (uint64_t start = 0; start < length; start += op.granule) {
     const uint64_t len = length - start < op.granule ? length - start : op.granule;
     op.crcs.push_back(Crc32c(0, data + start, len));
   }
-  op.crc = Crc32cConcat(op.crcs.data(), op.crcs.size(), op.granule, length);
+  if (whole) op.crc = Crc32cConcat(op.crcs.data(), op.crcs.size(), op.granule, length);
 }
 
 }  // namespace
@@ -57,7 +60,7 @@ int PrepareOp(IoOp& op) {
     }
     // Padding up to the aligned length: zeros, never stale pool memory, on disk.
     std::memset(op.buffer.data + at, 0, op.length - at);
-    ChecksumGranules(op, op.buffer.data, op.crc_length);
+    ChecksumGranules(op, op.buffer.data, op.crc_length, true);
   }
   return 0;
 }
@@ -65,7 +68,7 @@ int PrepareOp(IoOp& op) {
 void FinishOp(IoOp& op) {
   if (op.kind != OpKind::kRead || op.result < 0) return;
   const uint64_t got = static_cast<uint64_t>(op.result);
-  ChecksumGranules(op, op.buffer.data, op.crc_length < got ? op.crc_length : got);
+  ChecksumGranules(op, op.buffer.data, op.crc_length < got ? op.crc_length : got, false);
 }
 
 void RunOpBlocking(IoOp& op) {
