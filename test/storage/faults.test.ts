@@ -59,26 +59,38 @@ async function verifyEveryReplica(
   acked: Map<string, Buffer>,
   uncertain: Set<string>,
 ): Promise<number> {
-  const info = await cluster.waitHealthy(60_000);
-  const chain = info.chains.find((c) => c.chainId === CHAIN)!;
+  let info = await cluster.waitHealthy(60_000);
+  const chain = () => info.chains.find((c) => c.chainId === CHAIN)!;
   let checked = 0;
-  for (const t of chain.targets) {
+  for (const t of chain().targets) {
     const nodeId = info.targets.find((x) => x.targetId === t.targetId)!.nodeId;
     const address = info.nodes.find((n) => n.nodeId === nodeId)!.address;
     const rpc = new RpcClient({ address, clusterId: cluster.spec.name, log: quietLog });
     for (const [hex, data] of acked) {
       if (uncertain.has(hex)) continue;
-      const { body, payload } = await rpc.call(StorageService.methods.batchRead, {
-        ios: [
-          {
-            chainId: CHAIN,
-            chainVersion: chain.chainVersion,
-            chunkId: Buffer.from(hex, 'hex'),
-            offset: 0,
-            length: CHUNK,
-          },
-        ],
-      });
+      const read = () =>
+        rpc.call(StorageService.methods.batchRead, {
+          ios: [
+            {
+              chainId: CHAIN,
+              chainVersion: chain().chainVersion,
+              chunkId: Buffer.from(hex, 'hex'),
+              offset: 0,
+              length: CHUNK,
+            },
+          ],
+        });
+      let { body, payload } = await read();
+      // A node may not have seen the newest routing yet (it polls every 200 ms): ask again.
+      for (
+        let retry = 0;
+        retry < 20 && /VERSION_MISMATCH/.test(body.results[0]?.status ?? '');
+        retry++
+      ) {
+        await sleep(100);
+        info = await cluster.routingInfo();
+        ({ body, payload } = await read());
+      }
       assert.equal(
         body.results[0]?.status,
         'ok',
