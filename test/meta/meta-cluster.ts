@@ -12,14 +12,18 @@ import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.js';
 export const GC_DELAY_MS = 300;
 
 export class MetaTestCluster {
-  readonly base: TestCluster;
+  base: TestCluster;
   readonly servers: MetaServer[] = [];
   readonly processes = new Map<number, DaemonProcess>();
   readonly clients: MetaClient[] = [];
   private readonly stores: KvStore[] = [];
 
   constructor(readonly name: string) {
-    this.base = new TestCluster({
+    this.base = MetaTestCluster.baseCluster(name);
+  }
+
+  private static baseCluster(name: string): TestCluster {
+    return new TestCluster({
       name,
       storageNodes: [101],
       chains: [1, 2, 3, 4].map((chainId) => ({ chainId, nodes: [101] })),
@@ -49,8 +53,21 @@ export class MetaTestCluster {
     };
   }
 
+  /**
+   * TestCluster.start sometimes creates targets before mgmtd has processed the storage node's
+   * first heartbeat ("unknown node"); that race is in the shared helper, so start over (bounded).
+   */
   async start(): Promise<void> {
-    await this.base.start();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.base.start();
+        return;
+      } catch (err) {
+        await this.base.stop();
+        if (attempt >= 3 || !/unknown node/.test((err as Error).message)) throw err;
+        this.base = MetaTestCluster.baseCluster(this.name);
+      }
+    }
   }
 
   /** A meta server in this process. */
