@@ -4,6 +4,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   rpc: () => import('./rpc.js'),
   kv: () => import('./kv.js'),
   placement: () => import('./placement.js'),
+  meta: () => import('./meta.js'),
 };
 
 const names = process.argv.slice(2);

@@ -19,7 +19,9 @@ describe('two meta servers, several clients', () => {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const info = await cluster.base.routing.refresh();
-      const meta = info.nodes.filter((n) => n.type === 'META' && n.status === 'HEARTBEAT_CONNECTED');
+      const meta = info.nodes.filter(
+        (n) => n.type === 'META' && n.status === 'HEARTBEAT_CONNECTED',
+      );
       if (meta.length >= count) return;
       if (Date.now() > deadline) assert.fail(`only ${meta.length} META nodes in routing info`);
       await sleep(100);
@@ -37,7 +39,11 @@ describe('two meta servers, several clients', () => {
     for (let i = 0; i < 6; i++) clients.push(cluster.client());
     await Promise.all(clients.map((c) => c.startSession()));
     // make sure both servers are in use
-    for (let i = 0; clients.every((c) => !c.server) || new Set(clients.map((c) => c.server)).size < 2; i++) {
+    for (
+      let i = 0;
+      clients.every((c) => !c.server) || new Set(clients.map((c) => c.server)).size < 2;
+      i++
+    ) {
       await Promise.all(clients.map((c) => c.call('stat', { inode: 1 })));
       if (new Set(clients.map((c) => c.server)).size < 2) {
         clients.push(cluster.client());
@@ -52,10 +58,16 @@ describe('two meta servers, several clients', () => {
     await clients[0]!.call('mkdirs', { at: { path: '/race' } });
     for (let round = 0; round < 5; round++) {
       const results = await Promise.allSettled(
-        clients.map((c) => c.call('create', { at: { path: `/race/one-${round}` }, flags: { exclusive: true } })),
+        clients.map((c) =>
+          c.call('create', { at: { path: `/race/one-${round}` }, flags: { exclusive: true } }),
+        ),
       );
       const won = results.filter((r) => r.status === 'fulfilled');
-      assert.equal(won.length, 1, `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : errno(r.reason))).join(',')}`);
+      assert.equal(
+        won.length,
+        1,
+        `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : errno(r.reason))).join(',')}`,
+      );
       for (const r of results) if (r.status === 'rejected') assert.equal(errno(r.reason), 'EEXIST');
     }
   });
@@ -71,9 +83,14 @@ describe('two meta servers, several clients', () => {
         for (let k = 0; k < 12; k++) {
           const i = (ci * 7 + k * 5) % files;
           const [from, to] = k % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
-          await c.call('rename', { from: { path: `/mv/${from}/f${i}` }, to: { path: `/mv/${to}/f${i}` } }).catch((err: unknown) => {
-            assert.equal(errno(err), 'ENOENT');
-          });
+          await c
+            .call('rename', {
+              from: { path: `/mv/${from}/f${i}` },
+              to: { path: `/mv/${to}/f${i}` },
+            })
+            .catch((err: unknown) => {
+              assert.equal(errno(err), 'ENOENT');
+            });
         }
       }),
     );
@@ -91,8 +108,14 @@ describe('two meta servers, several clients', () => {
       await clients[0]!.call('mkdirs', { at: { path: `/cyc${round}/x` }, recursive: true });
       await clients[0]!.call('mkdirs', { at: { path: `/cyc${round}/y` } });
       const results = await Promise.allSettled([
-        clients[0]!.call('rename', { from: { path: `/cyc${round}/x` }, to: { path: `/cyc${round}/y/x` } }),
-        clients[1]!.call('rename', { from: { path: `/cyc${round}/y` }, to: { path: `/cyc${round}/x/y` } }),
+        clients[0]!.call('rename', {
+          from: { path: `/cyc${round}/x` },
+          to: { path: `/cyc${round}/y/x` },
+        }),
+        clients[1]!.call('rename', {
+          from: { path: `/cyc${round}/y` },
+          to: { path: `/cyc${round}/x/y` },
+        }),
       ]);
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
       const top = await clients[0]!.call('stat', { at: { path: `/cyc${round}` } });
@@ -118,8 +141,15 @@ describe('two meta servers, several clients', () => {
         continue;
       }
       await sleep(GC_DELAY_MS * 2);
-      assert.notEqual((await clients[0]!.call('batchStat', { inodes: [made.attrs.id] })).attrs[0], null, 'kept while open');
-      await clients[2]!.call('close', { inode: made.attrs.id, sessionId: open.value.session!.sessionId });
+      assert.notEqual(
+        (await clients[0]!.call('batchStat', { inodes: [made.attrs.id] })).attrs[0],
+        null,
+        'kept while open',
+      );
+      await clients[2]!.call('close', {
+        inode: made.attrs.id,
+        sessionId: open.value.session!.sessionId,
+      });
     }
   });
 
@@ -146,16 +176,26 @@ describe('two meta servers, several clients', () => {
     const names: string[] = [];
     let afterName = '';
     for (let page = 0; page < 100; page++) {
-      const { entries, more } = await clients[0]!.call('list', { inode: dir.attrs.id, after: afterName, limit: 1024 });
+      const { entries, more } = await clients[0]!.call('list', {
+        inode: dir.attrs.id,
+        after: afterName,
+        limit: 1024,
+      });
       names.push(...entries.map((e) => e.name));
       if (!more) break;
       afterName = entries[entries.length - 1]!.name;
     }
     assert.equal(new Set(names).size, names.length, 'no duplicate entry');
-    assert.deepEqual(new Set(names), acknowledged, 'every acknowledged create exists, nothing else');
+    assert.deepEqual(
+      new Set(names),
+      acknowledged,
+      'every acknowledged create exists, nothing else',
+    );
 
     // GC work queued, then the surviving server killed too before the delay passes; a restart finishes it.
-    const ids = (await clients[0]!.call('list', { inode: dir.attrs.id, limit: 50 })).entries.map((e) => e.id);
+    const ids = (await clients[0]!.call('list', { inode: dir.attrs.id, limit: 50 })).entries.map(
+      (e) => e.id,
+    );
     await clients[0]!.call('remove', { at: { path: '/kill' }, recursive: true });
     await cluster.processes.get(22)!.kill('SIGKILL');
     await cluster.startProcess(23);
