@@ -29,6 +29,23 @@ export const StatusCodes = [
   'NOT_COMMITTED', // CRAQ: the replica holds a pending version; read again or relax
   'CHECKSUM_MISMATCH',
   'NO_SPACE',
+  // POSIX errno names from the metadata service, mapped 1:1 to errno by the FUSE layer
+  'ENOENT',
+  'EEXIST',
+  'ENOTEMPTY',
+  'EISDIR',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'EXDEV',
+  'EDQUOT',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EINVAL',
+  'ENOSPC',
+  'EBADF',
+  'EFBIG',
+  'EMLINK',
 ] as const;
 
 export type StatusCode = (typeof StatusCodes)[number];

@@ -1,0 +1,158 @@
+// Metadata benchmark: create, stat, readdir and unlink of BENCH_FILES (20,000) files in one
+// directory and spread over 100 directories, through the RPC to a real meta process (embedded KV,
+// every acknowledged create durable: LMDB group commit with fdatasync), with 1 and 4 concurrent
+// clients; printed beside the same workload on the local disk's own file system in the same run.
+// `node dist/bench/meta.js`; results in bench/results/meta.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { MetaClient } from '../daemons/client/meta-client.js';
+import { quietLog } from '../test/helpers/cluster.js';
+import { MetaTestCluster } from '../test/meta/meta-cluster.js';
+
+const FILES = Number(process.env.BENCH_FILES ?? 20_000);
+const DIRS = 100;
+
+interface Row {
+  target: 'meta-rpc' | 'local-fs';
+  layout: '1 dir' | '100 dirs';
+  clients: number;
+  createPerSec: number;
+  statPerSec: number;
+  readdirEntriesPerSec: number;
+  unlinkPerSec: number;
+}
+
+/** Runs `total` operations split over `clients` sequential workers; returns ops per second. */
+async function timed(
+  total: number,
+  clients: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = c; i < total; i += clients) await op(i);
+    }),
+  );
+  return Math.round(total / ((performance.now() - started) / 1000));
+}
+
+const dirOf = (i: number, spread: boolean) => (spread ? `d${i % DIRS}` : 'd0');
+
+async function metaRun(
+  metas: MetaClient[],
+  base: string,
+  spread: boolean,
+): Promise<Omit<Row, 'target' | 'layout' | 'clients'>> {
+  const c0 = metas[0]!;
+  await c0.call('mkdirs', { at: { path: base } });
+  const dirIds: number[] = [];
+  for (let d = 0; d < (spread ? DIRS : 1); d++)
+    dirIds.push((await c0.call('mkdirs', { at: { path: `${base}/d${d}` } })).attrs.id);
+  const n = metas.length;
+  const createPerSec = await timed(FILES, n, (i) =>
+    metas[i % n]!.call('create', {
+      at: { path: `${base}/${dirOf(i, spread)}/f${i}` },
+      flags: { exclusive: true },
+    }),
+  );
+  const statPerSec = await timed(FILES, n, (i) =>
+    metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
+  );
+  const readdirEntriesPerSec = await timed(dirIds.length, n, async (d) => {
+    let after = '';
+    for (;;) {
+      const { entries, more } = await metas[d % n]!.call('list', {
+        inode: dirIds[d]!,
+        after,
+        limit: 1024,
+        withAttrs: true,
+      });
+      if (!more) return;
+      after = entries[entries.length - 1]!.name;
+    }
+  }).then((dirsPerSec) => Math.round((dirsPerSec * FILES) / dirIds.length));
+  const unlinkPerSec = await timed(FILES, n, (i) =>
+    metas[i % n]!.call('remove', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
+  );
+  return { createPerSec, statPerSec, readdirEntriesPerSec, unlinkPerSec };
+}
+
+async function localRun(
+  root: string,
+  clients: number,
+  spread: boolean,
+): Promise<Omit<Row, 'target' | 'layout' | 'clients'>> {
+  await rm(root, { recursive: true, force: true });
+  const dirs = spread ? DIRS : 1;
+  for (let d = 0; d < dirs; d++) await mkdir(path.join(root, `d${d}`), { recursive: true });
+  const file = (i: number) => path.join(root, dirOf(i, spread), `f${i}`);
+  const createPerSec = await timed(FILES, clients, async (i) => {
+    const fh = await open(file(i), 'wx');
+    await fh.close();
+  });
+  const statPerSec = await timed(FILES, clients, (i) => stat(file(i)));
+  const readdirEntriesPerSec = await timed(dirs, clients, (d) =>
+    readdir(path.join(root, `d${d}`), { withFileTypes: true }),
+  ).then((x) => Math.round((x * FILES) / dirs));
+  const unlinkPerSec = await timed(FILES, clients, (i) => unlink(file(i)));
+  return { createPerSec, statPerSec, readdirEntriesPerSec, unlinkPerSec };
+}
+
+export async function run(): Promise<Row[]> {
+  const cluster = new MetaTestCluster('bench-meta');
+  await cluster.start();
+  const proc = await cluster.startProcess(31);
+  const address = proc.ready.address as string;
+  const rows: Row[] = [];
+  try {
+    for (const clients of [1, 4]) {
+      const metas = Array.from(
+        { length: clients },
+        () =>
+          new MetaClient({
+            clusterId: 'bench-meta',
+            addresses: [address],
+            user: { uid: 0, gid: 0 },
+            log: quietLog,
+          }),
+      );
+      for (const spread of [false, true]) {
+        const layout = spread ? '100 dirs' : '1 dir';
+        const meta = await metaRun(metas, `/b-${clients}-${spread ? 'spread' : 'one'}`, spread);
+        rows.push({ target: 'meta-rpc', layout, clients, ...meta });
+        const local = await localRun(
+          path.join(cluster.base.dir, `local-${clients}-${spread}`),
+          clients,
+          spread,
+        );
+        rows.push({ target: 'local-fs', layout, clients, ...local });
+        console.log(`${layout}, ${clients} client(s): meta`, meta, 'local', local);
+      }
+      await Promise.all(metas.map((m) => m.close()));
+    }
+  } finally {
+    await cluster.stop();
+  }
+  console.log('\nops/s (meta over RPC | local file system | ratio meta/local)');
+  const metaRows = rows.filter((r) => r.target === 'meta-rpc');
+  for (const m of metaRows) {
+    const l = rows.find(
+      (r) => r.target === 'local-fs' && r.layout === m.layout && r.clients === m.clients,
+    )!;
+    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients'>) =>
+      `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
+    console.log(
+      `${m.layout.padEnd(8)} ${m.clients}c  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
+    );
+  }
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync(
+    'bench/results/meta.json',
+    `${JSON.stringify({ files: FILES, dirs: DIRS, rows }, null, 2)}\n`,
+  );
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -1,0 +1,115 @@
+// One metadata transaction's view of the namespace: typed reads and writes of inodes, dentries,
+// directory times and quota counters over a KV transaction, with the inodes read so far cached so
+// an operation can look at one inode several times without decoding it again. Every read here is
+// a conflict-tracked read: decisions made on it stay true at commit (serializable).
+import { ThreeFsError } from '../common/errors.js';
+import { decodeInt64LE, type Transaction } from '../common/kv/index.js';
+import { decodeInode, encodeInode, type InodeRecord, packValue, unpackValue } from './inode.js';
+import {
+  dentryKey,
+  dentryRange,
+  dirTimesKey,
+  inodeKey,
+  quotaBytesKey,
+  quotaInodesKey,
+} from './keys.js';
+
+export interface Dentry {
+  id: number;
+  type: InodeRecord['type'];
+}
+
+export class MetaTxn {
+  private readonly inodes = new Map<number, InodeRecord | null>();
+
+  constructor(
+    readonly tx: Transaction,
+    readonly now: number,
+  ) {}
+
+  async inode(id: number): Promise<InodeRecord | undefined> {
+    const cached = this.inodes.get(id);
+    if (cached !== undefined) return cached ?? undefined;
+    const value = await this.tx.get(inodeKey(id));
+    const inode = value === undefined ? undefined : decodeInode(value, id);
+    this.inodes.set(id, inode ?? null);
+    return inode;
+  }
+
+  async requireInode(id: number): Promise<InodeRecord> {
+    const inode = await this.inode(id);
+    if (!inode) throw new ThreeFsError('ENOENT', `no inode ${id}`);
+    return inode;
+  }
+
+  async requireDir(id: number): Promise<InodeRecord> {
+    const inode = await this.requireInode(id);
+    if (inode.type !== 'dir') throw new ThreeFsError('ENOTDIR', `inode ${id} is not a directory`);
+    if (inode.nlink === 0) throw new ThreeFsError('ENOENT', `directory ${id} has been removed`);
+    return inode;
+  }
+
+  putInode(inode: InodeRecord): void {
+    this.inodes.set(inode.id, inode);
+    this.tx.set(inodeKey(inode.id), encodeInode(inode));
+  }
+
+  deleteInode(id: number): void {
+    this.inodes.set(id, null);
+    this.tx.clear(inodeKey(id));
+  }
+
+  async dentry(parent: number, name: string): Promise<Dentry | undefined> {
+    const value = await this.tx.get(dentryKey(parent, name));
+    if (value === undefined) return undefined;
+    const d = unpackValue(value) as Partial<Dentry>;
+    if (typeof d?.id !== 'number' || typeof d.type !== 'string') {
+      throw new ThreeFsError('INTERNAL', `dentry ${parent}/${name}: malformed`);
+    }
+    return d as Dentry;
+  }
+
+  putDentry(parent: number, name: string, entry: Dentry): void {
+    this.tx.set(dentryKey(parent, name), packValue({ id: entry.id, type: entry.type }));
+  }
+
+  clearDentry(parent: number, name: string): void {
+    this.tx.clear(dentryKey(parent, name));
+  }
+
+  /** Whether a directory has no entries (a conflict with any concurrent insert into it). */
+  async isEmptyDir(id: number): Promise<boolean> {
+    const { begin, end } = dentryRange(id);
+    return (await this.tx.getRange(begin, end, { limit: 1 })).length === 0;
+  }
+
+  /**
+   * Marks a directory modified. A blind write to a key of its own, not to the inode: concurrent
+   * creates in one directory would otherwise all read-modify-write its inode and conflict.
+   */
+  touchDir(id: number): void {
+    this.tx.set(dirTimesKey(id), packValue(this.now));
+  }
+
+  /** Directory mtime from its times key (0 if never touched); a snapshot read, display only. */
+  async dirMtime(id: number): Promise<number> {
+    const value = await this.tx.snapshot.get(dirTimesKey(id));
+    return value === undefined ? 0 : Number(unpackValue(value));
+  }
+
+  async quotaUsage(root: number): Promise<{ bytes: number; inodes: number }> {
+    const [bytes, inodes] = await Promise.all([
+      this.tx.get(quotaBytesKey(root)),
+      this.tx.get(quotaInodesKey(root)),
+    ]);
+    return { bytes: Number(decodeInt64LE(bytes)), inodes: Number(decodeInt64LE(inodes)) };
+  }
+
+  /** Adds to the usage of each quota root (atomic adds: concurrent updates never conflict). */
+  addUsage(roots: readonly number[], bytes: number, inodes: number): void {
+    for (const root of roots) {
+      if (bytes !== 0) this.tx.add(quotaBytesKey(root), BigInt(bytes));
+      if (inodes !== 0) this.tx.add(quotaInodesKey(root), BigInt(inodes));
+    }
+  }
+}

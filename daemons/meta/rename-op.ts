@@ -1,0 +1,117 @@
+// Atomic rename (brief §12 item 17): across directories, replacing a file or an empty directory,
+// never moving a directory into its own subtree. The ancestor walk reads every directory between
+// the destination and the root with conflict tracking, so two concurrent renames that together
+// would make a cycle cannot both commit. Quotas: a file moving between quota roots takes its
+// usage along; a directory may not (EXDEV, as XFS project quotas do), since its usage is unknown
+// without walking it.
+import type { z } from 'zod';
+import { ThreeFsError } from '../common/errors.js';
+import type { MetaMethods, MetaRequestHeader } from '../common/services/meta.js';
+import { callerOf, enforceQuota, inTxn, type NamespaceContext } from './context.js';
+import { previousResult, recordResult } from './idempotency.js';
+import type { InodeRecord } from './inode.js';
+import { ROOT_ID } from './keys.js';
+import type { MetaTxn } from './meta-txn.js';
+import { checkName, MAX_DIR_DEPTH } from './names.js';
+import { mayAccess, W_OK, X_OK } from './permissions.js';
+import { childQuotaRoots, sameQuotaRoots } from './quota-rules.js';
+import { checkMayRemove, deleteEmptyDir, unlinkInode } from './remove-ops.js';
+import { resolveEntryName } from './resolve.js';
+
+type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
+
+/** EINVAL if `moved` is `destination` or one of its ancestors. */
+async function refuseOwnSubtree(
+  mt: MetaTxn,
+  moved: InodeRecord,
+  destination: InodeRecord,
+): Promise<void> {
+  let current = destination;
+  for (let depth = 0; depth < MAX_DIR_DEPTH; depth++) {
+    if (current.id === moved.id) {
+      throw new ThreeFsError('EINVAL', `cannot move directory ${moved.id} into its own subtree`);
+    }
+    if (current.id === ROOT_ID) return;
+    current = await mt.requireDir(current.parent);
+  }
+  throw new ThreeFsError(
+    'INTERNAL',
+    `directory ${destination.id} is deeper than ${MAX_DIR_DEPTH} levels`,
+  );
+}
+
+/** Moves a file's (or symlink's) quota usage to the roots of its new directory. */
+async function moveQuota(mt: MetaTxn, inode: InodeRecord, roots: number[]): Promise<InodeRecord> {
+  if (sameQuotaRoots(roots, inode.quotaRoots)) return inode;
+  if (inode.nlink > 1)
+    throw new ThreeFsError('EXDEV', 'a hard-linked file may not leave its quota directory');
+  await enforceQuota(mt, roots, inode.length, 1);
+  mt.addUsage(inode.quotaRoots, -inode.length, -1);
+  mt.addUsage(roots, inode.length, 1);
+  return { ...inode, quotaRoots: roots };
+}
+
+export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: Req<'rename'>) {
+  const caller = callerOf(h);
+  return inTxn(ctx, async (mt) => {
+    if (await previousResult(mt, h.clientId, h.requestId, 'rename')) return {};
+    const src = await resolveEntryName(mt, caller, req.from, 'EBUSY');
+    const dst = await resolveEntryName(mt, caller, req.to, 'EBUSY');
+    checkName(dst.name);
+    const srcEntry = await mt.dentry(src.dir.id, src.name);
+    if (!srcEntry)
+      throw new ThreeFsError('ENOENT', `no entry "${src.name}" in directory ${src.dir.id}`);
+    let inode = await mt.requireInode(srcEntry.id);
+    checkMayRemove(src.dir, inode, caller);
+    if (dst.dir.nlink === 0)
+      throw new ThreeFsError('ENOENT', `directory ${dst.dir.id} has been removed`);
+    if (!mayAccess(dst.dir, caller, W_OK | X_OK, true)) {
+      throw new ThreeFsError('EACCES', `no write permission on directory ${dst.dir.id}`);
+    }
+    if (src.dir.id === dst.dir.id && src.name === dst.name) return {};
+    const movesDir = inode.type === 'dir';
+    if (movesDir && src.dir.id !== dst.dir.id) {
+      await refuseOwnSubtree(mt, inode, dst.dir);
+      if (!sameQuotaRoots(childQuotaRoots(dst.dir), inode.quotaRoots)) {
+        throw new ThreeFsError(
+          'EXDEV',
+          'a directory may not move across a quota directory boundary',
+        );
+      }
+      if (!mayAccess(inode, caller, W_OK, true)) {
+        throw new ThreeFsError(
+          'EACCES',
+          `moving directory ${inode.id} needs write permission on it`,
+        );
+      }
+    }
+    const dstEntry = await mt.dentry(dst.dir.id, dst.name);
+    if (dstEntry) {
+      if (req.noReplace) throw new ThreeFsError('EEXIST', `"${dst.name}" exists`);
+      const target = await mt.requireInode(dstEntry.id);
+      if (target.id === inode.id) return {}; // two links to one inode: POSIX says do nothing
+      checkMayRemove(dst.dir, target, caller);
+      if (movesDir) {
+        if (target.type !== 'dir')
+          throw new ThreeFsError('ENOTDIR', `"${dst.name}" is not a directory`);
+        if (!(await mt.isEmptyDir(target.id)))
+          throw new ThreeFsError('ENOTEMPTY', `"${dst.name}" is not empty`);
+        deleteEmptyDir(mt, target);
+      } else {
+        if (target.type === 'dir') throw new ThreeFsError('EISDIR', `"${dst.name}" is a directory`);
+        unlinkInode(mt, target, ctx.gcDelayMs);
+      }
+    }
+    if (!movesDir) inode = await moveQuota(mt, inode, childQuotaRoots(dst.dir));
+    const moved: InodeRecord = movesDir
+      ? { ...inode, parent: dst.dir.id, name: dst.name, ctimeMs: mt.now }
+      : { ...inode, ctimeMs: mt.now };
+    mt.putInode(moved);
+    mt.clearDentry(src.dir.id, src.name);
+    mt.putDentry(dst.dir.id, dst.name, { id: inode.id, type: inode.type });
+    mt.touchDir(src.dir.id);
+    mt.touchDir(dst.dir.id);
+    recordResult(mt, h.clientId, h.requestId, 'rename', {}, ctx.idempotencyTtlMs);
+    return {};
+  });
+}

@@ -1,0 +1,60 @@
+// Truncate inside a transaction (ftruncate, O_TRUNC, setattr size): the new length takes effect
+// at once, the truncate version moves so older length hints are ignored, quota usage follows, and
+// chunks past the new end become a GC item removed through storage (at once when possible).
+import { ThreeFsError } from '../common/errors.js';
+import type { InodeRecord } from './inode.js';
+import { enqueueGc } from './gc-queue.js';
+import type { MetaTxn } from './meta-txn.js';
+import { type Caller, modeAfterWrite } from './permissions.js';
+import { enforceQuota } from './context.js';
+import { countsInQuota } from './quota-rules.js';
+
+export const MAX_FILE_LENGTH = Number.MAX_SAFE_INTEGER;
+
+/** First chunk index that lies wholly at or past `length`. */
+export function firstChunkPast(length: number, chunkSize: number): number {
+  return Math.ceil(length / chunkSize);
+}
+
+/** Mode after a data change by `caller`: setuid/setgid cleared for anyone but the owner and root. */
+export function modeAfterChange(inode: InodeRecord, caller: Caller): number {
+  return caller.uid === inode.uid ? inode.mode : modeAfterWrite(inode.mode, caller);
+}
+
+/** Returns the updated inode (already stored) and whether chunks must be removed. */
+export async function applyTruncate(
+  mt: MetaTxn,
+  caller: Caller,
+  inode: InodeRecord,
+  length: number,
+): Promise<{ inode: InodeRecord; removeFromChunk: number | undefined }> {
+  if (inode.type === 'dir') throw new ThreeFsError('EISDIR', `inode ${inode.id} is a directory`);
+  if (inode.type !== 'file')
+    throw new ThreeFsError('EINVAL', `inode ${inode.id} is not a regular file`);
+  if (!Number.isSafeInteger(length) || length < 0 || length > MAX_FILE_LENGTH) {
+    throw new ThreeFsError('EFBIG', `length ${length} is out of range`);
+  }
+  const counted = countsInQuota(inode);
+  if (counted) {
+    await enforceQuota(mt, inode.quotaRoots, length - inode.length, 0);
+    mt.addUsage(inode.quotaRoots, length - inode.length, 0);
+  }
+  const layout = inode.layout;
+  if (!layout) throw new ThreeFsError('INTERNAL', `file ${inode.id} has no layout`);
+  let removeFromChunk: number | undefined;
+  if (length < inode.length) {
+    removeFromChunk = firstChunkPast(length, layout.chunkSize);
+    enqueueGc(mt, mt.now, 't', inode.id, { fromChunk: removeFromChunk });
+  }
+  const next: InodeRecord = {
+    ...inode,
+    length,
+    truncateVer: inode.truncateVer + 1,
+    truncatedLength: length,
+    mode: modeAfterChange(inode, caller),
+    mtimeMs: mt.now,
+    ctimeMs: mt.now,
+  };
+  mt.putInode(next);
+  return { inode: next, removeFromChunk };
+}

@@ -1,0 +1,212 @@
+// Two meta daemon processes over one KV store, found by clients through mgmtd's routing info:
+// races between clients on different servers (one create wins, renames lose or duplicate
+// nothing and make no cycle, unlink against open), then SIGKILL of a meta server mid-workload:
+// clients fail over, every acknowledged create exists exactly once, and GC finishes after restart.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MetaClient } from '../../daemons/client/meta-client.js';
+import { ThreeFsError } from '../../daemons/common/errors.js';
+import { GC_DELAY_MS, MetaTestCluster } from './meta-cluster.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
+
+describe('two meta servers, several clients', () => {
+  const cluster = new MetaTestCluster('meta-multi');
+  const clients: MetaClient[] = [];
+
+  async function waitMetaNodes(count: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const info = await cluster.base.routing.refresh();
+      const meta = info.nodes.filter(
+        (n) => n.type === 'META' && n.status === 'HEARTBEAT_CONNECTED',
+      );
+      if (meta.length >= count) return;
+      if (Date.now() > deadline) assert.fail(`only ${meta.length} META nodes in routing info`);
+      await sleep(100);
+    }
+  }
+
+  /** Calls spread over both servers: clients stick to one server each, chosen at random. */
+  const spread = (i: number) => clients[i % clients.length]!;
+
+  before(async () => {
+    await cluster.start();
+    await cluster.startProcess(21);
+    await cluster.startProcess(22);
+    await waitMetaNodes(2);
+    for (let i = 0; i < 6; i++) clients.push(cluster.client());
+    await Promise.all(clients.map((c) => c.startSession()));
+    // make sure both servers are in use
+    for (
+      let i = 0;
+      clients.every((c) => !c.server) || new Set(clients.map((c) => c.server)).size < 2;
+      i++
+    ) {
+      await Promise.all(clients.map((c) => c.call('stat', { inode: 1 })));
+      if (new Set(clients.map((c) => c.server)).size < 2) {
+        clients.push(cluster.client());
+        await clients[clients.length - 1]!.startSession();
+      }
+      if (i > 20) break;
+    }
+  });
+  after(() => cluster.stop());
+
+  it('racing creates of one name: exactly one wins', async () => {
+    await clients[0]!.call('mkdirs', { at: { path: '/race' } });
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.allSettled(
+        clients.map((c) =>
+          c.call('create', { at: { path: `/race/one-${round}` }, flags: { exclusive: true } }),
+        ),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(
+        won.length,
+        1,
+        `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : errno(r.reason))).join(',')}`,
+      );
+      for (const r of results) if (r.status === 'rejected') assert.equal(errno(r.reason), 'EEXIST');
+    }
+  });
+
+  it('racing renames: no entry lost or duplicated, no directory cycle', async () => {
+    await clients[0]!.call('mkdirs', { at: { path: '/mv/a' }, recursive: true });
+    await clients[0]!.call('mkdirs', { at: { path: '/mv/b' } });
+    const files = 24;
+    for (let i = 0; i < files; i++) await spread(i).call('create', { at: { path: `/mv/a/f${i}` } });
+    // Every client moves every file back and forth; many moves lose with ENOENT, none may duplicate.
+    await Promise.all(
+      clients.map(async (c, ci) => {
+        for (let k = 0; k < 12; k++) {
+          const i = (ci * 7 + k * 5) % files;
+          const [from, to] = k % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+          await c
+            .call('rename', {
+              from: { path: `/mv/${from}/f${i}` },
+              to: { path: `/mv/${to}/f${i}` },
+            })
+            .catch((err: unknown) => {
+              assert.equal(errno(err), 'ENOENT');
+            });
+        }
+      }),
+    );
+    const a = await clients[0]!.call('stat', { at: { path: '/mv/a' } });
+    const b = await clients[0]!.call('stat', { at: { path: '/mv/b' } });
+    const names = [
+      ...(await clients[0]!.call('list', { inode: a.attrs.id, limit: 1024 })).entries,
+      ...(await clients[0]!.call('list', { inode: b.attrs.id, limit: 1024 })).entries,
+    ].map((e) => e.name);
+    assert.equal(names.length, files, 'every file in exactly one directory');
+    assert.equal(new Set(names).size, files);
+
+    // Cycle race: x → y/x and y → x/y at once; at most one may succeed.
+    for (let round = 0; round < 4; round++) {
+      await clients[0]!.call('mkdirs', { at: { path: `/cyc${round}/x` }, recursive: true });
+      await clients[0]!.call('mkdirs', { at: { path: `/cyc${round}/y` } });
+      const results = await Promise.allSettled([
+        clients[0]!.call('rename', {
+          from: { path: `/cyc${round}/x` },
+          to: { path: `/cyc${round}/y/x` },
+        }),
+        clients[1]!.call('rename', {
+          from: { path: `/cyc${round}/y` },
+          to: { path: `/cyc${round}/x/y` },
+        }),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      const top = await clients[0]!.call('stat', { at: { path: `/cyc${round}` } });
+      const entries = (await clients[0]!.call('list', { inode: top.attrs.id })).entries;
+      assert.equal(entries.length, 1, 'one of x, y is left at the top, holding the other');
+      const inner = (await clients[0]!.call('list', { inode: entries[0]!.id })).entries;
+      assert.equal(inner.length, 1);
+      assert.equal((await clients[0]!.call('list', { inode: inner[0]!.id })).entries.length, 0);
+    }
+  });
+
+  it('racing unlink and open: either the open wins a session (GC waits) or it gets ENOENT', async () => {
+    await clients[0]!.call('mkdirs', { at: { path: '/uo' } });
+    for (let round = 0; round < 6; round++) {
+      const made = await clients[0]!.call('create', { at: { path: `/uo/f${round}` } });
+      const [unlink, open] = await Promise.allSettled([
+        clients[1]!.call('remove', { at: { path: `/uo/f${round}` } }),
+        clients[2]!.call('open', { at: { path: `/uo/f${round}` }, flags: { write: true } }),
+      ]);
+      assert.equal(unlink.status, 'fulfilled');
+      if (open.status === 'rejected') {
+        assert.equal(errno(open.reason), 'ENOENT');
+        continue;
+      }
+      await sleep(GC_DELAY_MS * 2);
+      assert.notEqual(
+        (await clients[0]!.call('batchStat', { inodes: [made.attrs.id] })).attrs[0],
+        null,
+        'kept while open',
+      );
+      await clients[2]!.call('close', {
+        inode: made.attrs.id,
+        sessionId: open.value.session!.sessionId,
+      });
+    }
+  });
+
+  it('SIGKILL of a meta server mid-workload: failover, nothing lost or duplicated, GC completes after restart', async () => {
+    await clients[0]!.call('mkdirs', { at: { path: '/kill' } });
+    const acknowledged = new Set<string>();
+    let stop = false;
+    const workers = clients.map(async (c, ci) => {
+      for (let i = 0; i < 400 && !stop; i++) {
+        const name = `c${ci}-${i}`;
+        await c.call('create', { at: { path: `/kill/${name}` }, flags: { exclusive: true } });
+        acknowledged.add(name);
+      }
+    });
+    await sleep(400);
+    const victim = cluster.processes.get(21)!;
+    await victim.kill('SIGKILL');
+    await sleep(600);
+    stop = true;
+    await Promise.all(workers);
+    const failovers = clients.reduce((sum, c) => sum + c.failovers, 0);
+    assert.ok(failovers > 0, 'some client was on the killed server and moved');
+    const dir = await clients[0]!.call('stat', { at: { path: '/kill' } });
+    const names: string[] = [];
+    let afterName = '';
+    for (let page = 0; page < 100; page++) {
+      const { entries, more } = await clients[0]!.call('list', {
+        inode: dir.attrs.id,
+        after: afterName,
+        limit: 1024,
+      });
+      names.push(...entries.map((e) => e.name));
+      if (!more) break;
+      afterName = entries[entries.length - 1]!.name;
+    }
+    assert.equal(new Set(names).size, names.length, 'no duplicate entry');
+    assert.deepEqual(
+      new Set(names),
+      acknowledged,
+      'every acknowledged create exists, nothing else',
+    );
+
+    // GC work queued, then the surviving server killed too before the delay passes; a restart finishes it.
+    const ids = (await clients[0]!.call('list', { inode: dir.attrs.id, limit: 50 })).entries.map(
+      (e) => e.id,
+    );
+    await clients[0]!.call('remove', { at: { path: '/kill' }, recursive: true });
+    await cluster.processes.get(22)!.kill('SIGKILL');
+    await cluster.startProcess(23);
+    const deadline = Date.now() + 20_000;
+    let left = ids.length;
+    while (Date.now() < deadline) {
+      const { attrs } = await clients[0]!.call('batchStat', { inodes: ids });
+      left = attrs.filter((a) => a !== null).length;
+      if (left === 0) break;
+      await sleep(200);
+    }
+    assert.equal(left, 0, 'every inode of the removed subtree collected after the restart');
+  });
+});

@@ -1,0 +1,128 @@
+// Pure rules of the metadata service, row by row: chain allocation (frozen vectors: a file's
+// layout and chain order must never change for a given counter and seed), dynamic stripe growth,
+// inode id blocks, quota checks, name limits and dead-session detection.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { stripeChains } from '../../daemons/common/layout.js';
+import {
+  baseIndexFor,
+  ChainAllocator,
+  effectiveStripe,
+  grownDynStripe,
+  initialDynStripe,
+} from '../../daemons/meta/chain-allocator.js';
+import { blockStart, blockValue, IDS_PER_BLOCK } from '../../daemons/meta/inode-id-allocator.js';
+import { checkName, splitPath } from '../../daemons/meta/names.js';
+import { checkQuota } from '../../daemons/meta/quota-rules.js';
+import { isDeadSession } from '../../daemons/meta/session-pruner.js';
+
+const table = {
+  chainTableId: 1,
+  version: 3,
+  chainIds: [11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+  description: '',
+  changedAt: 1,
+};
+const dirLayout = {
+  chainTableId: 1,
+  chainTableVersion: 0,
+  chunkSize: 1 << 20,
+  stripeSize: 4,
+  chains: { kind: 'empty' as const },
+};
+
+describe('chain allocation', () => {
+  it('round-robin base index from a random multiple of the stripe, frozen chain order per seed', () => {
+    const seeds = [0, 1, 9_007_199_254_740_991];
+    const allocator = new ChainAllocator(
+      () => 1,
+      () => seeds.shift() ?? 42,
+    );
+    const layouts = [0, 1, 2, 3].map(() => allocator.allocate(dirLayout, table));
+    assert.deepEqual(
+      layouts.map((l) => (l.chains.kind === 'range' ? l.chains.baseIndex : 0)),
+      [5, 9, 3, 7],
+    );
+    assert.ok(layouts.every((l) => l.chainTableVersion === 3 && l.stripeSize === 4));
+    // Frozen vectors (mt64-fy-v1): changing any of these breaks every existing file.
+    assert.deepEqual(
+      layouts.map((l) => stripeChains(l, table.chainIds)),
+      [
+        [15, 16, 18, 17],
+        [20, 11, 12, 19],
+        [13, 15, 14, 16],
+        [18, 17, 20, 19],
+      ],
+    );
+  });
+
+  it('rows: effective stripe, base index, dynamic stripe', () => {
+    assert.equal(effectiveStripe(200, 10), 10);
+    assert.equal(effectiveStripe(4, 10), 4);
+    assert.throws(() => effectiveStripe(4, 0), /empty/);
+    assert.equal(baseIndexFor(0, 10), 1);
+    assert.equal(baseIndexFor(19, 10), 10);
+    assert.equal(initialDynStripe(200), 16);
+    assert.equal(initialDynStripe(4), 4);
+    assert.equal(grownDynStripe(16, 17, 200), 32);
+    assert.equal(grownDynStripe(16, 100, 200), 128);
+    assert.equal(grownDynStripe(128, 199, 200), 200);
+    assert.equal(grownDynStripe(32, 8, 200), 32, 'never shrinks');
+  });
+});
+
+describe('inode id blocks', () => {
+  it('shards never overlap; ids start at 0x1000 and stay safe integers', () => {
+    assert.equal(blockStart(blockValue(0, 0)), 0x1000);
+    assert.equal(blockStart(blockValue(1, 0)), 0x2000);
+    assert.equal(blockStart(blockValue(0, 1)), 33 * IDS_PER_BLOCK);
+    const starts = new Set<number>();
+    for (let shard = 0; shard < 32; shard++)
+      for (let n = 0; n < 8; n++) starts.add(blockStart(blockValue(shard, n)));
+    assert.equal(starts.size, 256);
+    assert.ok(Number.isSafeInteger(blockStart(2 ** 41 - 2) + IDS_PER_BLOCK - 1));
+    assert.throws(() => blockStart(2 ** 41 - 1), { code: 'RESOURCE_EXHAUSTED' });
+  });
+});
+
+describe('quota, name and session rules', () => {
+  const limits = { maxBytes: 100, maxInodes: 2 };
+  const rows: Array<[number, number, number, number, string | undefined]> = [
+    // used bytes, used inodes, add bytes, add inodes, error
+    [0, 0, 100, 1, undefined],
+    [0, 2, 0, 1, 'EDQUOT'],
+    [100, 0, 1, 0, 'EDQUOT'],
+    [150, 5, -10, -1, undefined], // shrinking is always allowed, even over the limit
+    [99, 1, 1, 1, undefined],
+  ];
+  for (const [bytes, inodes, addBytes, addInodes, error] of rows) {
+    it(`usage ${bytes} B/${inodes} inodes + ${addBytes} B/${addInodes} → ${error ?? 'ok'}`, () => {
+      const run = () => checkQuota(7, limits, { bytes, inodes }, addBytes, addInodes);
+      if (error) assert.throws(run, { code: error });
+      else run();
+    });
+  }
+  it('no limit when 0', () =>
+    checkQuota(7, { maxBytes: 0, maxInodes: 0 }, { bytes: 1e15, inodes: 1e9 }, 1e9, 1));
+
+  it('names and paths', () => {
+    checkName('a'.repeat(255));
+    assert.throws(() => checkName('a'.repeat(256)), { code: 'ENAMETOOLONG' });
+    assert.throws(
+      () => checkName('é'.repeat(128)),
+      { code: 'ENAMETOOLONG' },
+      'bytes, not characters',
+    );
+    assert.throws(() => checkName('a/b'), { code: 'EINVAL' });
+    assert.throws(() => splitPath('/x'.repeat(2049)), { code: 'ENAMETOOLONG' });
+    assert.deepEqual(splitPath('/a/./b//c/'), { absolute: true, parts: ['a', 'b', 'c'] });
+    assert.deepEqual(splitPath('../x'), { absolute: false, parts: ['..', 'x'] });
+  });
+
+  it('dead sessions: unknown client and past the grace period', () => {
+    const live = new Set(['alive']);
+    assert.equal(isDeadSession(live, 'alive', 0, 10_000, 1_000), false);
+    assert.equal(isDeadSession(live, 'gone', 9_500, 10_000, 1_000), false);
+    assert.equal(isDeadSession(live, 'gone', 8_000, 10_000, 1_000), true);
+  });
+});
