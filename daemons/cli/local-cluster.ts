@@ -1,0 +1,445 @@
+// `threefs local up|down|status`: a whole cluster on this machine — mgmtd, meta on the embedded KV
+// store, three storage processes with file-backed targets, chains of three from the placement
+// generator, and the FUSE mount. State (configs, data, logs, pids) lives in one data directory, so
+// a second `up` brings the same data back.
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { stringify as toToml } from 'smol-toml';
+import { z } from 'zod';
+import { MgmtdClient } from '../client/mgmtd-client.js';
+import { ThreeFsError } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
+import { packageRoot } from '../common/native.js';
+import { applyRoutingDelta, emptyRoutingInfo, type RoutingInfo } from '../common/routing.js';
+import { MgmtdService } from '../common/services/mgmtd.js';
+import { generatePlacement } from '../mgmtd/placement.js';
+import { UsageError } from './command.js';
+
+export const LocalFlags = z.object({
+  data: z.string().min(1).default('./.threefs').describe('data directory (configs, data, logs)'),
+  mount: z.string().min(1).default('./mnt').describe('mount point'),
+  portBase: z
+    .number()
+    .int()
+    .min(1024)
+    .max(65_000)
+    .default(9000)
+    .describe('first of the ports used'),
+  json: z.boolean().default(false).describe('print JSON (status)'),
+});
+export type LocalFlags = z.output<typeof LocalFlags>;
+
+type Role = 'mgmtd' | 'meta' | 'storage' | 'fuse';
+
+interface ProcessRecord {
+  role: Role;
+  name: string;
+  pid: number;
+  endpoint: string;
+  status: string;
+  log: string;
+  config: string;
+}
+
+interface ClusterRecord {
+  clusterId: string;
+  dataDir: string;
+  mountDir: string;
+  startedAt: string;
+  processes: ProcessRecord[];
+}
+
+const STORAGE_NODES = [10001, 10002, 10003];
+const CLUSTER_ID = 'local';
+const quiet = createLogger({ role: 'cli', level: 'silent' });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function stateFile(dataDir: string): string {
+  return path.join(dataDir, 'cluster.json');
+}
+
+function readState(dataDir: string): ClusterRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(dataDir), 'utf8')) as ClusterRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function say(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Waits for "<role> ready" in a daemon's log, written after `fromOffset`; explains a failure. */
+async function waitReady(
+  record: ProcessRecord,
+  fromOffset: number,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = readFileSync(record.log, 'utf8').slice(fromOffset);
+    for (const line of text.split('\n')) {
+      if (line.includes(`"msg":"${record.role} ready"`)) return;
+    }
+    if (!alive(record.pid)) {
+      const tail = text.split('\n').filter(Boolean).slice(-8).join('\n');
+      throw new ThreeFsError(
+        'UNAVAILABLE',
+        `${record.name} exited during startup; its log (${record.log}) ends with:\n${tail}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new ThreeFsError(
+    'DEADLINE_EXCEEDED',
+    `${record.name} did not become ready within ${timeoutMs / 1000} s; see ${record.log}`,
+  );
+}
+
+function startProcess(
+  dataDir: string,
+  role: Role,
+  name: string,
+  config: Record<string, unknown>,
+  endpoint: string,
+  status: string,
+): { record: ProcessRecord; offset: number } {
+  const configDir = path.join(dataDir, 'config');
+  const logDir = path.join(dataDir, 'logs');
+  mkdirSync(configDir, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+  const configFile = path.join(configDir, `${name}.toml`);
+  writeFileSync(configFile, toToml(config));
+  const log = path.join(logDir, `${name}.log`);
+  const offset = existsSync(log) ? statSync(log).size : 0;
+  const fd = openSync(log, 'a');
+  const script = path.join(packageRoot, 'dist', 'daemons', role, 'main.js');
+  if (!existsSync(script))
+    throw new ThreeFsError('FAILED_PRECONDITION', `${script} is missing: run npm run build`);
+  // The command line names the role (the script path) and the data directory (the config path),
+  // so `ps` shows what each process is.
+  const child = spawn(process.execPath, [script, '--config', configFile], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  if (child.pid === undefined) throw new ThreeFsError('INTERNAL', `could not start ${name}`);
+  return {
+    record: { role, name, pid: child.pid, endpoint, status, log, config: configFile },
+    offset,
+  };
+}
+
+async function routingOf(client: MgmtdClient): Promise<RoutingInfo> {
+  const { body } = await client.call(MgmtdService.methods.getRoutingInfo, { sinceVersion: 0 });
+  return body.delta ? applyRoutingDelta(emptyRoutingInfo(), body.delta) : emptyRoutingInfo();
+}
+
+function chainHealth(info: RoutingInfo) {
+  const chains = info.chains.map((c) => {
+    const serving = c.targets.filter((t) => t.state === 'SERVING').length;
+    return serving === c.targets.length ? 'healthy' : serving > 0 ? 'degraded' : 'unavailable';
+  });
+  return {
+    healthy: chains.filter((c) => c === 'healthy').length,
+    degraded: chains.filter((c) => c === 'degraded').length,
+    unavailable: chains.filter((c) => c === 'unavailable').length,
+    total: chains.length,
+  };
+}
+
+export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
+  const dataDir = path.resolve(flags.data);
+  const mountDir = path.resolve(flags.mount);
+  const previous = readState(dataDir);
+  const running = previous?.processes.filter((p) => alive(p.pid)) ?? [];
+  if (running.length > 0) {
+    throw new UsageError(
+      `a cluster from ${dataDir} is still running (${running.map((p) => `${p.name} pid ${p.pid}`).join(', ')}); run: threefs local down --data ${flags.data}`,
+    );
+  }
+  if (!existsSync('/dev/fuse'))
+    throw new UsageError(
+      'FUSE is unavailable: /dev/fuse is missing (load the fuse module; install fuse3)',
+    );
+  if (existsSync(mountDir) && readdirSync(mountDir).length > 0) {
+    throw new UsageError(`the mount point ${mountDir} is not empty`);
+  }
+  const base = flags.portBase;
+  const ports = {
+    mgmtd: base,
+    meta: base + 1,
+    storage: STORAGE_NODES.map((_, i) => base + 10 + i),
+    status: base + 100,
+  };
+  for (const port of [
+    ports.mgmtd,
+    ports.meta,
+    ...ports.storage,
+    ...[0, 1, 2, 3, 4, 5].map((i) => ports.status + i),
+  ]) {
+    if (!(await portFree(port)))
+      throw new UsageError(
+        `port ${port} on 127.0.0.1 is taken; stop what uses it or pass --port-base`,
+      );
+  }
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(mountDir, { recursive: true });
+  const record: ClusterRecord = {
+    clusterId: CLUSTER_ID,
+    dataDir,
+    mountDir,
+    startedAt: new Date().toISOString(),
+    processes: [],
+  };
+  const save = () => writeFileSync(stateFile(dataDir), `${JSON.stringify(record, null, 2)}\n`);
+  const mgmtdAddress = `127.0.0.1:${ports.mgmtd}`;
+  const kvPath = path.join(dataDir, 'kv');
+
+  const launch = async (
+    role: Role,
+    name: string,
+    config: Record<string, unknown>,
+    endpoint: string,
+    statusPort: number,
+  ) => {
+    say(`starting ${name}...`);
+    const { record: proc, offset } = startProcess(
+      dataDir,
+      role,
+      name,
+      config,
+      endpoint,
+      `http://127.0.0.1:${statusPort}`,
+    );
+    record.processes.push(proc);
+    save();
+    await waitReady(proc, offset, 60_000);
+  };
+
+  try {
+    await launch(
+      'mgmtd',
+      'mgmtd',
+      {
+        nodeId: 1,
+        clusterId: CLUSTER_ID,
+        listen: { port: ports.mgmtd },
+        status: { port: ports.status },
+        kv: { path: kvPath },
+        bootstrapMs: 3_000,
+        heartbeat: { failAfterMs: 6_000, checkIntervalMs: 1_000 },
+        chainUpdateIntervalMs: 500,
+      },
+      mgmtdAddress,
+      ports.status,
+    );
+    await Promise.all(
+      STORAGE_NODES.map((nodeId, i) =>
+        launch(
+          'storage',
+          `storage-${i + 1}`,
+          {
+            nodeId,
+            clusterId: CLUSTER_ID,
+            mgmtd: [mgmtdAddress],
+            disks: [path.join(dataDir, `storage-${i + 1}`, 'disk0')],
+            listen: { port: ports.storage[i] },
+            status: { port: ports.status + 2 + i },
+            heartbeatIntervalMs: 1_000,
+            routingRefreshMs: 1_000,
+            engine: { filesPerClass: 8 },
+          },
+          `127.0.0.1:${ports.storage[i]}`,
+          ports.status + 2 + i,
+        ),
+      ),
+    );
+    for (const [i, disk] of STORAGE_NODES.map(
+      (_, i) => [i, path.join(dataDir, `storage-${i + 1}`, 'disk0')] as const,
+    )) {
+      mkdirSync(disk, { recursive: true });
+      void i;
+    }
+    const client = new MgmtdClient({
+      addresses: [mgmtdAddress],
+      clusterId: CLUSTER_ID,
+      log: quiet,
+    });
+    try {
+      let info = await routingOf(client);
+      for (
+        let i = 0;
+        i < 100 && STORAGE_NODES.some((id) => !info.nodes.some((n) => n.nodeId === id));
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+        info = await routingOf(client);
+      }
+      if (info.chains.length === 0) {
+        say('creating targets and chains (3 storage nodes, chains of 3)...');
+        const placement = generatePlacement({
+          nodeIds: STORAGE_NODES,
+          disksPerNode: 1,
+          targetsPerDisk: 4,
+          replication: 3,
+        });
+        await client.call(MgmtdService.methods.createTargets, { targets: placement.targets });
+        await client.call(MgmtdService.methods.setChains, { chains: placement.chains });
+        await client.call(MgmtdService.methods.setChainTable, placement.chainTable);
+      }
+      await launch(
+        'meta',
+        'meta',
+        {
+          nodeId: 50,
+          clusterId: CLUSTER_ID,
+          mgmtd: [mgmtdAddress],
+          listen: { port: ports.meta },
+          status: { port: ports.status + 1 },
+          kv: { path: kvPath },
+          heartbeatIntervalMs: 1_000,
+          routingRefreshMs: 1_000,
+        },
+        `127.0.0.1:${ports.meta}`,
+        ports.status + 1,
+      );
+      say('waiting for every chain to serve...');
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        info = await routingOf(client);
+        const health = chainHealth(info);
+        if (health.total > 0 && health.healthy === health.total) break;
+        if (Date.now() > deadline)
+          throw new ThreeFsError(
+            'DEADLINE_EXCEEDED',
+            `chains not healthy after 90 s: ${JSON.stringify(health)}`,
+          );
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      await client.close();
+    }
+    await launch('fuse', 'fuse', fuseConfig(mgmtdAddress, mountDir), mountDir, ports.status + 5);
+  } catch (err) {
+    say('startup failed; stopping what was started');
+    await stopAll(record);
+    save();
+    throw err;
+  }
+  return {
+    value: {
+      mount: mountDir,
+      mgmtd: mgmtdAddress,
+      dataDir,
+      processes: record.processes.map((p) => ({
+        name: p.name,
+        pid: p.pid,
+        endpoint: p.endpoint,
+        status: p.status,
+      })),
+      next: `use the file system at ${mountDir}; stop it with: threefs local down --data ${flags.data}`,
+    },
+  };
+}
+
+/** The FUSE daemon's config (keys of daemons/fuse/config.ts). */
+function fuseConfig(mgmtdAddress: string, mountDir: string): Record<string, unknown> {
+  return { clusterId: CLUSTER_ID, mgmtd: [mgmtdAddress], mountPoint: mountDir };
+}
+
+async function stopAll(record: ClusterRecord): Promise<string[]> {
+  const order: Role[] = ['fuse', 'meta', 'storage', 'mgmtd'];
+  const stopped: string[] = [];
+  for (const role of order) {
+    const procs = record.processes.filter((p) => p.role === role && alive(p.pid));
+    for (const p of procs) process.kill(p.pid, 'SIGTERM');
+    const deadline = Date.now() + 15_000;
+    while (procs.some((p) => alive(p.pid)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    for (const p of procs) {
+      if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+      stopped.push(p.name);
+    }
+  }
+  return stopped;
+}
+
+export async function localDown(flags: LocalFlags): Promise<{ value: unknown }> {
+  const dataDir = path.resolve(flags.data);
+  const record = readState(dataDir);
+  if (!record) throw new UsageError(`no local cluster state in ${dataDir}`);
+  const stopped = await stopAll(record);
+  // A mount whose daemon died leaves "transport endpoint is not connected": clear it.
+  const { spawnSync } = await import('node:child_process');
+  spawnSync('fusermount3', ['-u', '-q', record.mountDir], { stdio: 'ignore' });
+  return { value: { stopped, dataDir } };
+}
+
+export async function localStatus(
+  flags: LocalFlags,
+): Promise<{ value?: unknown; rows?: Array<Record<string, unknown>> }> {
+  const dataDir = path.resolve(flags.data);
+  const record = readState(dataDir);
+  if (!record) throw new UsageError(`no local cluster state in ${dataDir}`);
+  const processes = record.processes.map((p) => ({
+    role: p.role,
+    name: p.name,
+    pid: p.pid,
+    alive: alive(p.pid),
+    endpoint: p.endpoint,
+  }));
+  const mgmtd = record.processes.find((p) => p.role === 'mgmtd');
+  let chains: unknown = 'mgmtd unreachable';
+  if (mgmtd && alive(mgmtd.pid)) {
+    const client = new MgmtdClient({
+      addresses: [mgmtd.endpoint],
+      clusterId: record.clusterId,
+      log: quiet,
+      totalTimeoutMs: 3_000,
+    });
+    try {
+      chains = chainHealth(await routingOf(client));
+    } catch (err) {
+      chains = `mgmtd unreachable: ${(err as Error).message}`;
+    } finally {
+      await client.close();
+    }
+  }
+  if (flags.json) return { value: { dataDir, mount: record.mountDir, processes, chains } };
+  return {
+    rows: [
+      ...processes.map((p) => ({ ...p })),
+      { role: 'chains', name: typeof chains === 'string' ? chains : JSON.stringify(chains) },
+    ],
+  };
+}
