@@ -6,7 +6,7 @@ import { ThreeFsError } from '../common/errors.js';
 import type { ChunkMetaWire, ReadIoResult, StorageService } from '../common/services/storage.js';
 import type { ChunkMeta, ReadRequest } from './chunk-store.js';
 import { mayServeReads } from './local-state.js';
-import type { TargetRegistry } from './target-registry.js';
+import type { HeldTarget, TargetRegistry } from './target-registry.js';
 import type { TargetRole } from './target-roles.js';
 
 type ReadBatch = z.output<typeof StorageService.methods.batchRead.request>;
@@ -27,6 +27,8 @@ export class ChunkQueries {
   constructor(
     private readonly registry: TargetRegistry,
     private readonly roles: () => ReadonlyMap<number, TargetRole>,
+    /** Called when a chunk's data fails its checksum (the reader gets an error, never the data). */
+    private readonly onCorruption: (target: HeldTarget, chunkId: Buffer) => void = () => undefined,
   ) {}
 
   /** Serves a batch; each IO gets its own status, and the payload concatenates the bytes read. */
@@ -35,7 +37,8 @@ export class ChunkQueries {
     const pending: Array<{
       index: number;
       read: ReadRequest;
-      store: NonNullable<ReturnType<TargetRegistry['byChainId']>>['store'];
+      target: HeldTarget;
+      store: HeldTarget['store'];
     }> = [];
     request.ios.forEach((io, index) => {
       const fail = (status: string, message: string) => (results[index] = { status, message });
@@ -62,6 +65,7 @@ export class ChunkQueries {
       }
       pending.push({
         index,
+        target,
         store: target.store,
         read: { chainId: io.chainId, chunkId, offset: io.offset, length: io.length },
       });
@@ -78,6 +82,8 @@ export class ChunkQueries {
           const { index } = group[i]!;
           if (outcome instanceof Error) {
             const code = outcome instanceof ThreeFsError ? outcome.code : 'INTERNAL';
+            if (code === 'CHECKSUM_MISMATCH')
+              this.onCorruption(group[i]!.target, group[i]!.read.chunkId);
             results[index] = { status: code, message: outcome.message };
             return;
           }

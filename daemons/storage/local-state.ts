@@ -23,7 +23,9 @@ export interface LocalTarget {
 export type LocalEvent =
   | { kind: 'routing'; publicState: PublicTargetState | undefined }
   | { kind: 'sync-done' }
-  | { kind: 'disk-error' };
+  | { kind: 'disk-error' }
+  /** A chunk failed its checksum and was dropped: re-sync must bring it back. */
+  | { kind: 'corruption' };
 
 export const startingTarget: LocalTarget = { phase: 'restarting', local: 'OFFLINE' };
 
@@ -34,6 +36,7 @@ const needsDemotion = (state: PublicTargetState | undefined) =>
 export function nextLocalTarget(target: LocalTarget, event: LocalEvent): LocalTarget {
   if (target.phase === 'failed') return target;
   if (event.kind === 'disk-error') return { phase: 'failed', local: 'OFFLINE' };
+  if (event.kind === 'corruption') return { phase: 'restarting', local: 'OFFLINE' };
   if (event.kind === 'sync-done') {
     return target.phase === 'running' ? { phase: 'running', local: 'UPTODATE' } : target;
   }

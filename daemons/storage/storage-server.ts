@@ -16,7 +16,7 @@ import { ChunkQueries, metaToWire } from './chunk-queries.js';
 import type { StorageConfig } from './config.js';
 import { CraqUpdates, INTERNAL_SEQNUM } from './craq-updates.js';
 import { ResyncWorker } from './resync.js';
-import { TargetRegistry } from './target-registry.js';
+import { type HeldTarget, TargetRegistry } from './target-registry.js';
 import { type TargetRole, targetRoles } from './target-roles.js';
 
 export const STORAGE_RELEASE_VERSION = '0.1.0';
@@ -96,7 +96,11 @@ export class StorageServer {
       log,
       maxConcurrentUpdates: config.maxConcurrentUpdates,
     });
-    this.queries = new ChunkQueries(this.targets, roles);
+    this.queries = new ChunkQueries(
+      this.targets,
+      roles,
+      (target, chunkId) => void this.repair(target, chunkId),
+    );
     this.resync = new ResyncWorker({
       nodeId: config.nodeId,
       registry: this.targets,
@@ -160,6 +164,55 @@ export class StorageServer {
         })),
       },
     };
+  }
+
+  /**
+   * A chunk failed its checksum. If another replica serves the chain, drop the bad copy and send
+   * the target through re-sync (OFFLINE, then SYNCING), which brings the chunk back from its
+   * predecessor. With no other serving replica the copy is kept: readers keep getting the error.
+   */
+  private async repair(target: HeldTarget, chunkId: Buffer): Promise<void> {
+    const { log } = this.options;
+    const chain = this.routing.current.chains.find((c) => c.chainId === target.chainId);
+    const othersServing =
+      chain?.targets.filter((t) => t.state === 'SERVING' && t.targetId !== target.targetId)
+        .length ?? 0;
+    const chunk = chunkId.toString('hex');
+    if (othersServing === 0) {
+      log.error(
+        { target: target.targetId, chain: target.chainId, chunk },
+        'chunk failed its checksum and no other replica serves: keeping it, readers get CHECKSUM_MISMATCH',
+      );
+      return;
+    }
+    if (target.state.phase !== 'running') return; // already being repaired
+    log.error(
+      { target: target.targetId, chain: target.chainId, chunk },
+      'chunk failed its checksum: dropping the copy and re-syncing the target',
+    );
+    this.targets.apply(target, { kind: 'corruption' });
+    await this.craq
+      .withChunkLock(target.chainId, chunkId, async () => {
+        const meta = target.store.meta(target.chainId, chunkId);
+        if (!meta) return;
+        const dropped = await target.store.update({
+          chainId: target.chainId,
+          chunkId,
+          updateVer: meta.updateVer + 1,
+          chainVer: meta.chainVer,
+          kind: 'remove',
+          offset: 0,
+          chunkSize: meta.chunkSize,
+          syncing: true,
+        });
+        await target.store
+          .commit(target.chainId, chunkId, dropped.updateVer, meta.chainVer)
+          .catch(() => undefined);
+      })
+      .catch((err: unknown) =>
+        log.error({ err, target: target.targetId, chunk }, 'could not drop the corrupt chunk'),
+      );
+    await this.heartbeater.beat();
   }
 
   private onRouting(info: RoutingInfo): void {
