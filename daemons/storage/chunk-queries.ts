@@ -25,7 +25,7 @@ export function metaToWire(meta: ChunkMeta): z.input<typeof ChunkMetaWire> {
 
 export class ChunkQueries {
   constructor(
-    private readonly registry: TargetRegistry,
+    private readonly registry: Pick<TargetRegistry, 'byChainId'>,
     private readonly roles: () => ReadonlyMap<number, TargetRole>,
     /** Called when a chunk's data fails its checksum (the reader gets an error, never the data). */
     private readonly onCorruption: (target: HeldTarget, chunkId: Buffer) => void = () => undefined,

@@ -127,9 +127,13 @@ export function decideSync(
   if (local.chainVer > remote.chainVer) return 'send';
   if (remote.updateVer !== remote.commitVer || remote.dirty) return 'send';
   if (local.updateVer !== remote.commitVer) {
-    // Same chain version, different data: only a write racing the dump explains it (that write is
-    // forwarded to the successor as a full-chunk replace anyway). Anything else is corruption.
-    return writeInFlight ? 'skip' : 'fatal';
+    // Same chain version, different versions. 3FS skips when a write is in flight, trusting that
+    // write to reach the successor as a full replace; our simulation found schedules where it does
+    // not (its forward fails, or it finishes an orphaned version), leaving a "synced" successor
+    // behind. So we send: the transfer takes the chunk lock, waits for the write, and sends what is
+    // committed then. Only a successor ahead of its source at the same chain version is corrupt.
+    if (writeInFlight || local.commitVer > remote.commitVer) return 'send';
+    return 'fatal';
   }
   // Same versions: compare content fingerprints too, so a replica whose chunk was rewritten behind
   // our back (repair after a checksum failure) is brought back in line.

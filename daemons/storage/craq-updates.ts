@@ -5,7 +5,6 @@
 import type { Logger } from '../common/log.js';
 import { crc32c } from '../common/crc32c.js';
 import { ThreeFsError } from '../common/errors.js';
-import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import type { z } from 'zod';
 import type { UpdateRequestBody, UpdateResult } from '../common/services/storage.js';
@@ -13,6 +12,7 @@ import type { ChunkMeta } from './chunk-store.js';
 import { ChunkLocks } from './chunk-locks.js';
 import { type ChunkVersions, decideUpdate } from './craq-rules.js';
 import { mayApplyWrites } from './local-state.js';
+import { type Clock, type PeerPool, realClock } from './seams.js';
 import type { HeldTarget, TargetRegistry } from './target-registry.js';
 import type { TargetRole } from './target-roles.js';
 import { UpdateChannels } from './update-channels.js';
@@ -28,20 +28,29 @@ export interface ForwardPolicy {
 }
 
 export interface CraqDeps {
-  registry: TargetRegistry;
+  registry: Pick<TargetRegistry, 'byChainId'>;
   roles: () => ReadonlyMap<number, TargetRole>;
   refreshRouting: () => Promise<void>;
-  peers: RpcClientPool;
+  peers: PeerPool;
   forward: ForwardPolicy;
   log: Logger;
   maxConcurrentUpdates: number;
+  clock?: Clock;
 }
 
 /** seqnum 0 marks internal updates (re-drives, re-sync transfers) that bypass channel dedupe. */
 export const INTERNAL_SEQNUM = 0;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The outcome of forwarding: the successor's reply, if there was a successor, and the chain
+ * version this update is committed at. That is the version at which the last replica of the
+ * chain found it had no successor; it travels back up in replies so every copy records the same
+ * one. (Recording the version an update arrived with is wrong: a tail that lost its successor
+ * mid-forward commits under the newer chain, and re-sync compares chain versions.)
+ */
+interface Forwarded {
+  reply?: UpdateReply;
+  chainVersion: number;
 }
 
 export function versionsOf(meta: ChunkMeta | undefined): ChunkVersions {
@@ -71,7 +80,11 @@ export class CraqUpdates {
   private readonly channels = new UpdateChannels<UpdateReply>();
   private active = 0;
 
-  constructor(private readonly deps: CraqDeps) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: CraqDeps) {
+    this.clock = deps.clock ?? realClock;
+  }
 
   get updatesInFlight(): number {
     return this.active;
@@ -101,9 +114,13 @@ export class CraqUpdates {
     if (this.active >= this.deps.maxConcurrentUpdates) {
       throw new ThreeFsError('UNAVAILABLE', `${this.active} updates in progress; retry`);
     }
-    const dedupe = request.tag.seqnum !== INTERNAL_SEQNUM;
+    // Only the head answers from the channel cache. A replica down the chain records outcomes (for
+    // a client that retries here after a head failover) but always applies what it is forwarded:
+    // the same client update may come back under a new version after the head re-executed it,
+    // and the version rules already make re-forwarded updates idempotent.
+    const dedupe = request.tag.seqnum !== INTERNAL_SEQNUM && source === 'client';
     const decision = dedupe
-      ? this.channels.begin({ ...request.tag, chainId: request.chainId }, Date.now())
+      ? this.channels.begin({ ...request.tag, chainId: request.chainId }, this.clock.now())
       : undefined;
     if (decision?.kind === 'cached') return decision.result;
     this.active++;
@@ -112,6 +129,9 @@ export class CraqUpdates {
         this.applyForwardCommit(target, request, payload, source),
       );
       if (decision?.kind === 'run') decision.finish(reply);
+      else if (source === 'chain' && request.tag.seqnum !== INTERNAL_SEQNUM) {
+        this.channels.record({ ...request.tag, chainId: request.chainId }, reply, this.clock.now());
+      }
       return reply;
     } catch (err) {
       if (decision?.kind === 'run') decision.fail();
@@ -191,7 +211,7 @@ export class CraqUpdates {
       await this.redrive(target, request, meta);
       meta = store.meta(request.chainId, Buffer.from(request.chunkId));
     }
-    if (request.kind === 'remove' && !meta) return replyOf(undefined, role.chainVersion); // nothing to remove
+    if (request.kind === 'remove' && !meta) return replyOf(undefined, role.chainVersion);
     const decision = decideUpdate(versionsOf(meta), {
       updateVer: request.updateVer,
       chainVer: request.chainVersion,
@@ -202,6 +222,19 @@ export class CraqUpdates {
       case 'already-committed':
         return replyOf(meta, role.chainVersion);
       case 'refuse':
+        this.deps.log.warn(
+          {
+            chain: request.chainId,
+            target: target.targetId,
+            reason: decision.reason,
+            versions: versionsOf(meta),
+            updateVer: request.updateVer,
+            chainVersion: request.chainVersion,
+            syncing: request.syncing,
+            source,
+          },
+          'update refused',
+        );
         throw new ThreeFsError(
           decision.reason === 'old-chain-version'
             ? 'CHAIN_VERSION_MISMATCH'
@@ -228,9 +261,10 @@ export class CraqUpdates {
         });
         break;
     }
-    const downstream = request.syncing
+    const forwarded = request.syncing
       ? undefined
       : await this.forward(target, request, payload, updateVer, meta);
+    const downstream = forwarded?.reply;
     if (
       downstream &&
       meta?.pendingChecksum !== undefined &&
@@ -241,11 +275,20 @@ export class CraqUpdates {
         `chain ${request.chainId}: successor's chunk checksum ${downstream.checksum} differs from ours ${meta.pendingChecksum}`,
       );
     }
-    // Every replica records the chain version the tail committed at (it travels back in the reply),
-    // so all copies of one update agree even if routing moved while it was being forwarded.
-    const commitChainVer = request.syncing
-      ? this.recordedChainVer(request)
-      : (downstream?.chainVer ?? request.chainVersion);
+    // Every copy of one update records the same chain version (see Forwarded).
+    const commitChainVer = forwarded ? forwarded.chainVersion : this.recordedChainVer(request);
+    this.deps.log.debug(
+      {
+        chain: request.chainId,
+        target: target.targetId,
+        updateVer,
+        commitChainVer,
+        source,
+        syncing: request.syncing,
+        forwardedTo: forwarded?.reply ? 'successor' : 'none',
+      },
+      'committing',
+    );
     const committed = await this.commit(
       target,
       request.chainId,
@@ -304,14 +347,8 @@ export class CraqUpdates {
       { chain: meta.chainId, updateVer: meta.updateVer, target: target.targetId },
       'finishing an orphaned pending version',
     );
-    const downstream = await this.forward(target, internal, content, meta.updateVer, meta);
-    await this.commit(
-      target,
-      meta.chainId,
-      meta.chunkId,
-      meta.updateVer,
-      downstream?.chainVer ?? internal.chainVersion,
-    );
+    const forwarded = await this.forward(target, internal, content, meta.updateVer, meta);
+    await this.commit(target, meta.chainId, meta.chunkId, meta.updateVer, forwarded.chainVersion);
   }
 
   /**
@@ -325,9 +362,9 @@ export class CraqUpdates {
     payload: Buffer | undefined,
     updateVer: number,
     meta: ChunkMeta | undefined,
-  ): Promise<UpdateReply | undefined> {
+  ): Promise<Forwarded> {
     const policy = this.deps.forward;
-    const deadline = Date.now() + policy.totalMs;
+    const deadline = this.clock.now() + policy.totalMs;
     let backoff = policy.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       const role = this.deps.roles().get(target.targetId);
@@ -338,7 +375,7 @@ export class CraqUpdates {
         );
       }
       const successor = role.successor;
-      if (!successor) return undefined;
+      if (!successor) return { chainVersion: role.chainVersion };
       let body: UpdateRequest = { ...request, chainVersion: role.chainVersion, updateVer };
       let data = payload;
       if (successor.state === 'SYNCING' && request.kind !== 'remove') {
@@ -359,12 +396,12 @@ export class CraqUpdates {
           .get(successor.address)
           .call(StorageService.methods.update, body, {
             payload: data,
-            timeoutMs: Math.max(1, Math.min(policy.timeoutMs, deadline - Date.now())),
+            timeoutMs: Math.max(1, Math.min(policy.timeoutMs, deadline - this.clock.now())),
           });
-        return reply.body;
+        return { reply: reply.body, chainVersion: reply.body.chainVer };
       } catch (err) {
         const retryable = err instanceof ThreeFsError && err.retryable;
-        if (!retryable || Date.now() + backoff >= deadline) {
+        if (!retryable || this.clock.now() + backoff >= deadline) {
           this.deps.log.error(
             {
               err,
@@ -387,7 +424,7 @@ export class CraqUpdates {
           },
           'forward failed; retrying',
         );
-        await sleep(backoff);
+        await this.clock.sleep(backoff);
         backoff = Math.min(backoff * 2, policy.maxBackoffMs);
         await this.deps.refreshRouting().catch(() => undefined);
       }

@@ -4,18 +4,16 @@
 // then tell the successor it is done. Progress goes to logs, metrics and the successor (which
 // reports it to mgmtd, so `threefs admin list-targets` shows it).
 import { Gauge, type Registry } from 'prom-client';
-import type { MgmtdClient } from '../client/mgmtd-client.js';
 import { crc32c } from '../common/crc32c.js';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { RpcClientPool } from '../common/rpc/index.js';
-import { MgmtdService } from '../common/services/mgmtd.js';
 import { StorageService } from '../common/services/storage.js';
 import type { ChunkMeta } from './chunk-store.js';
 import { type CraqUpdates, INTERNAL_SEQNUM } from './craq-updates.js';
 import { decideSync, type SyncMeta } from './craq-rules.js';
 import type { HeldTarget, TargetRegistry } from './target-registry.js';
 import type { TargetRole } from './target-roles.js';
+import { type Clock, type PeerPool, realClock } from './seams.js';
 
 export interface ResyncOptions {
   intervalMs: number;
@@ -27,14 +25,16 @@ export interface ResyncOptions {
 
 export interface ResyncDeps {
   nodeId: number;
-  registry: TargetRegistry;
+  registry: Pick<TargetRegistry, 'all'>;
   roles: () => ReadonlyMap<number, TargetRole>;
-  peers: RpcClientPool;
+  peers: PeerPool;
   craq: CraqUpdates;
-  mgmtd: MgmtdClient;
+  /** Takes a successor offline after a fatal inconsistency (mgmtd's updateChain in the daemon). */
+  offlineTarget: (chainId: number, targetId: number) => Promise<void>;
   log: Logger;
   registry_: Registry;
   options: ResyncOptions;
+  clock?: Clock;
 }
 
 const MAX_REMOTE_CHUNKS = 10_000_000;
@@ -79,7 +79,10 @@ export class ResyncWorker {
   private readonly chunksGauge: Gauge;
   private readonly bytesGauge: Gauge;
 
+  private readonly clock: Clock;
+
   constructor(private readonly deps: ResyncDeps) {
+    this.clock = deps.clock ?? realClock;
     this.chunksGauge = new Gauge({
       name: 'threefs_storage_resync_chunks',
       help: 'chunks of the current re-sync, by chain and kind (done/total)',
@@ -109,12 +112,12 @@ export class ResyncWorker {
       const role = this.deps.roles().get(target.targetId);
       if (!role || role.state !== 'SERVING' || role.successor?.state !== 'SYNCING') continue;
       if (target.state.local !== 'UPTODATE' || this.running.has(role.chainId)) continue;
-      if (Date.now() - (this.lastFailure.get(role.chainId) ?? 0) < retryAfter) continue;
+      if (this.clock.now() - (this.lastFailure.get(role.chainId) ?? 0) < retryAfter) continue;
       this.running.add(role.chainId);
       this.syncChain(target, role)
         .then(() => this.lastFailure.delete(role.chainId))
         .catch((err: unknown) => {
-          this.lastFailure.set(role.chainId, Date.now());
+          this.lastFailure.set(role.chainId, this.clock.now());
           this.deps.log.warn(
             { err, chain: role.chainId, target: role.successor?.targetId },
             're-sync attempt failed; will retry',
@@ -169,11 +172,7 @@ export class ResyncWorker {
           { chunk: id, local: mine, remote: remote.get(id) },
           're-sync found an inconsistency; taking the successor offline',
         );
-        await this.deps.mgmtd.call(MgmtdService.methods.updateChain, {
-          chainId: role.chainId,
-          op: 'offline',
-          targetId: successor.targetId,
-        });
+        await this.deps.offlineTarget(role.chainId, successor.targetId);
         throw new ThreeFsError(
           'INTERNAL',
           `re-sync of chain ${role.chainId}: inconsistent chunk ${id}`,
@@ -216,10 +215,10 @@ export class ResyncWorker {
       requestId: 0,
     };
     const chunkSizeOf = (m: { chunkSize?: number }) => m.chunkSize ?? 1024 * 1024;
-    let lastReport = Date.now();
+    let lastReport = this.clock.now();
     const step = async () => {
-      if (Date.now() - lastReport > 1_000) {
-        lastReport = Date.now();
+      if (this.clock.now() - lastReport > 1_000) {
+        lastReport = this.clock.now();
         chainLog.info(progress, 're-sync progress');
         await report();
       }

@@ -10,6 +10,7 @@ import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { RoutingInfo, SyncProgress } from '../common/routing.js';
 import { type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
+import { MgmtdService } from '../common/services/mgmtd.js';
 import { StorageService } from '../common/services/storage.js';
 import type { ChunkStore } from './chunk-store.js';
 import { ChunkQueries, metaToWire } from './chunk-queries.js';
@@ -107,7 +108,13 @@ export class StorageServer {
       roles,
       peers: this.peers,
       craq: this.craq,
-      mgmtd: this.mgmtd,
+      offlineTarget: async (chainId, targetId) => {
+        await this.mgmtd.call(MgmtdService.methods.updateChain, {
+          chainId,
+          op: 'offline',
+          targetId,
+        });
+      },
       log,
       registry_: registry,
       options: { ...config.resync, retryAfterMs: Math.max(1_000, config.resync.intervalMs * 4) },

@@ -69,6 +69,20 @@ export class UpdateChannels<R> {
     };
   }
 
+  /**
+   * Remembers the outcome of an update this replica applied as forwarded by its predecessor, so a
+   * client retrying that update here (after this replica became head) gets it once. It never
+   * blocks: forwarded updates are not deduplicated by tag, only by version.
+   */
+  record(tag: ChannelTag, result: R, nowMs: number): void {
+    const key = `${tag.clientId}/${tag.chainId}/${tag.channelId}`;
+    const entry = this.entries.get(key);
+    if (entry && (entry.seqnum > tag.seqnum || entry.state === 'running')) return;
+    if (!entry && this.entries.size >= this.maxEntries) this.evict(nowMs);
+    this.entries.delete(key);
+    this.entries.set(key, { seqnum: tag.seqnum, state: 'done', result, touchedMs: nowMs });
+  }
+
   private evict(nowMs: number): void {
     for (const [key, entry] of this.entries) {
       if (

@@ -36,6 +36,18 @@ describe('update channels (exactly-once)', () => {
     assert.equal(channels.begin(tag(1, 2), 1).kind, 'run');
   });
 
+  it('records outcomes of forwarded updates without blocking, and never moves a channel back', () => {
+    const channels = new UpdateChannels<string>();
+    channels.record(tag(3), 'forwarded-3', 0);
+    assert.deepEqual(
+      channels.begin(tag(3), 1),
+      { kind: 'cached', result: 'forwarded-3' },
+      'a client retry here gets it once',
+    );
+    channels.record(tag(2), 'older', 2);
+    assert.deepEqual(channels.begin(tag(3), 3), { kind: 'cached', result: 'forwarded-3' });
+  });
+
   it('is bounded: idle finished entries are evicted, and when all are busy new ones are refused', () => {
     const channels = new UpdateChannels<string>(2, 10);
     for (const ch of [1, 2]) {
