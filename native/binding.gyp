@@ -11,6 +11,10 @@
     {
       "target_name": "threefs_crc32c",
       "sources": ["src/crc32c.cc", "src/crc32c_addon.cc"]
+    },
+    {
+      "target_name": "threefs_transport",
+      "sources": ["src/crc32c.cc", "src/frame_connection.cc", "src/payload_pool.cc", "src/transport_addon.cc"]
     }
   ]
 }

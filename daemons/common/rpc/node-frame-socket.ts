@@ -1,34 +1,19 @@
-// One socket speaking frames, shared by both sides: decodes incoming chunks into frames and hands
-// them out one at a time while reading is not paused; sends frames with all writes of one tick
-// batched into a single writev (cork, uncork on the next tick), payload Buffers passed through
-// untouched. Knows nothing of services or calls.
+// FrameSocket over a Node net.Socket: decodes incoming chunks into frames and hands them out one at
+// a time while reading is not paused; sends frames with all writes of one tick batched into a
+// single writev (cork, uncork on the next tick), payload Buffers passed through untouched.
 import type { Socket } from 'node:net';
 import { ThreeFsError } from '../errors.js';
-import { type Frame, encodeFrame, type FrameKind } from './frame.js';
+import { encodeFrame } from './frame.js';
 import { FrameDecoder } from './frame-decoder.js';
+import {
+  type FrameSocket,
+  type FrameSocketEvents,
+  LINGER_MS,
+  type OutgoingFrame,
+} from './frame-socket.js';
 import type { RpcMetrics } from './metrics.js';
 
-export interface FrameSocketEvents {
-  /** A complete, CRC-checked frame. */
-  onFrame(frame: Frame): void;
-  /** The stream broke the protocol (bad magic, CRC, length, truncation); the socket is closing. */
-  onProtocolError(err: ThreeFsError): void;
-  /** The socket is gone; `reason` says why when it was not a clean close. */
-  onClose(reason: ThreeFsError | undefined): void;
-}
-
-export interface OutgoingFrame {
-  kind: FrameKind;
-  serviceId: number;
-  methodId: number;
-  requestId: number;
-  timeoutMs: number;
-}
-
-/** How long a closing socket may take to flush its last frame before it is destroyed. */
-const LINGER_MS = 1000;
-
-export class FrameSocket {
+export class NodeFrameSocket implements FrameSocket {
   private readonly decoder: FrameDecoder;
   private paused = false;
   private pumping = false;
@@ -81,6 +66,10 @@ export class FrameSocket {
       this.events.onClose(this.closeReason);
       for (const wake of this.closeWaiters.splice(0)) wake();
     });
+  }
+
+  onceConnected(callback: () => void): void {
+    this.socket.once('connect', callback);
   }
 
   get isClosed(): boolean {
