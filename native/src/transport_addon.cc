@@ -493,7 +493,11 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
 
   void ServiceConnection(Socket* s, int status, int ready, std::vector<Event>* out) {
     if (status < 0) {
-      CloseSocket(s, -status, s->connecting ? "connect" : "poll", out);
+      // libuv reports EPOLLERR as UV_EBADF; the socket itself knows what went wrong.
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (getsockopt(s->conn->fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0) err = -status;
+      CloseSocket(s, err, s->connecting ? "connect" : "read", out);
       return;
     }
     FrameConnection& c = *s->conn;
