@@ -254,7 +254,13 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
     uv_idle_init(loop_, idle_);
     idle_->data = this;
     Ref();  // the object lives as long as its sockets can call back into it
-    env_.AddCleanupHook([this] { Shutdown(); });
+    napi_add_env_cleanup_hook(env_, &Transport::OnEnvCleanup, this);
+  }
+
+  ~Transport() override {
+    napi_remove_env_cleanup_hook(env_, &Transport::OnEnvCleanup, this);
+    unreffed_ = true;  // the wrapper is being finalized: nothing left to unref
+    Shutdown();
   }
 
   uint8_t* AllocatePayload(size_t length, uint32_t* block) override {
@@ -277,6 +283,9 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
   }
 
  private:
+  // The environment is going away (worker exit, process exit): close every socket first.
+  static void OnEnvCleanup(void* self) { static_cast<Transport*>(self)->Shutdown(); }
+
   static size_t PoolLimitArg(const Napi::CallbackInfo& info) {
     if (info.Length() < 2 || !info[1].IsNumber()) {
       throw Napi::TypeError::New(info.Env(), "Transport needs a payload pool size in bytes");
@@ -822,7 +831,10 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
         std::free(block.data);
       }
     }
-    Unref();
+    if (!unreffed_) {
+      unreffed_ = true;
+      Unref();
+    }
   }
 
   Napi::Env env_;
@@ -836,6 +848,7 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
   std::vector<uint64_t> pendingParse_;
   uint64_t nextId_ = 1;
   bool stopped_ = false;
+  bool unreffed_ = false;
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
