@@ -2,7 +2,9 @@
 // writes in flight, recycled payload memory, and a clean shutdown (no fds, no handles, no extra
 // threads). The rest of the RPC suite runs on this transport by default.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +101,58 @@ describe('native transport', () => {
   it('holds no socket for connections that are gone', async () => {
     // The fixture's listener, its bystander connection (both ends) and nothing else.
     await waitFor(() => nativeTransport().openSockets === 3, 5000, 'closed sockets to be freed');
+  });
+
+  it('out of fds: the listener backs off instead of spinning, and serves again afterwards', async () => {
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        `ulimit -n 256 && exec "${process.execPath}" "${path.join(here, 'native-emfile-child.js')}"`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const cpuTicks = () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
+      return Number(fields?.[11]) + Number(fields?.[12]); // utime + stime
+    };
+    const raw: Socket[] = [];
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+        child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+      });
+      const [host, port] = [
+        address.slice(0, address.lastIndexOf(':')),
+        Number(address.split(':')[1]),
+      ];
+      for (let i = 0; i < 60; i++) {
+        const socket = connect({ host, port });
+        socket.on('error', () => undefined);
+        raw.push(socket);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = cpuTicks();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const busy = cpuTicks() - before; // clock ticks, 100 a second
+      assert.ok(busy < 50, `the server used ${busy} ticks in 1 s while out of fds`);
+      for (const socket of raw.splice(0)) socket.destroy();
+      const client = newClient(address, { transport: 'native', connectTimeoutMs: 2000 });
+      let reply;
+      for (let attempt = 0; attempt < 50 && reply === undefined; attempt++) {
+        reply = await client
+          .call(CoreService.methods.echo, { message: 'back' })
+          .catch(
+            () => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)),
+          );
+      }
+      assert.equal(reply?.body.message, 'back');
+      await client.close();
+    } finally {
+      for (const socket of raw) socket.destroy();
+      child.stdin.end();
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   });
 
   it('closes cleanly: same fds and threads as before, kept payloads intact, blocks returned', () => {
