@@ -187,17 +187,29 @@ function rowsFor(transport: RpcTransportKind, m: Record<string, number>): Row[] 
 
 export async function run(): Promise<void> {
   console.log(`measuring loopback TCP with iperf3 (${SECONDS} s)...`);
-  const iperf = await iperf3LoopbackBytesPerSecond(SECONDS);
+  const iperfBefore = await iperf3LoopbackBytesPerSecond(SECONDS);
   const server = await startServerChild();
   try {
     console.log('measuring RPC...');
     const rawEcho = await rawNodeEcho(server.rawPort);
     const native = await measureTransport('native', server.native);
     const node = await measureTransport('node', server.node);
+    console.log(`measuring loopback TCP with iperf3 again (${SECONDS} s)...`);
+    const iperfAfter = await iperf3LoopbackBytesPerSecond(SECONDS);
+    // On a shared machine one sample can catch a busy moment: the higher one is the limit, which
+    // makes every ratio below conservative.
+    const iperf =
+      iperfBefore === undefined || iperfAfter === undefined
+        ? (iperfBefore ?? iperfAfter)
+        : Math.max(iperfBefore, iperfAfter);
     const ratio = (moved: number | undefined) =>
       iperf === undefined || moved === undefined ? '' : `${fmt((moved / iperf) * 100, 1)}%`;
     const rows: Row[] = [
-      { name: 'iperf3 loopback TCP, 1 stream', moved: iperf, note: 'the machine limit, 100%' },
+      {
+        name: 'iperf3 loopback TCP, 1 stream',
+        moved: iperf,
+        note: `the machine limit: higher of ${fmt((iperfBefore ?? 0) / MiB)} (before) and ${fmt((iperfAfter ?? 0) / MiB)} (after) MiB/s`,
+      },
       ...rowsFor('native', native),
       ...rowsFor('node', node),
       {
@@ -234,6 +246,7 @@ export async function run(): Promise<void> {
       when: new Date().toISOString(),
       seconds: SECONDS,
       iperf3BytesPerSecond: iperf ?? null,
+      iperf3Samples: [iperfBefore ?? null, iperfAfter ?? null],
       bareNodeEchoBytesPerSecond: rawEcho,
       note: 'bulk figures are payload bytes/s one way; echo moves twice that across loopback',
       native,

@@ -129,8 +129,8 @@ export class NativeTransport {
   }
 
   closeListener(listener: number): void {
-    if (!this.listeners.delete(listener)) return;
-    this.live().closeListener(listener);
+    if (!this.listeners.delete(listener) || this.stopped) return;
+    this.handle.closeListener(listener);
   }
 
   connectTcp(

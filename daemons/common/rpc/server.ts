@@ -11,7 +11,7 @@ import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_WRITE_HIGH_WATER_MARK } from './frame.
 import { defaultTransport, type FrameSocketEvents, type RpcTransportKind } from './frame-socket.js';
 import { RpcMetrics } from './metrics.js';
 import { NativeFrameSocket } from './native-frame-socket.js';
-import { nativeTransport } from './native-transport.js';
+import { type NativeTransport, nativeTransport } from './native-transport.js';
 import { NodeFrameSocket } from './node-frame-socket.js';
 import { type RegisteredMethod, ServerConnection } from './server-connection.js';
 import type { Handler, Handlers, Method, Service } from './service.js';
@@ -57,6 +57,8 @@ export class RpcServer {
   private readonly listeners: Server[] = [];
   /** Listener ids on the native transport. */
   private readonly nativeListeners: number[] = [];
+  /** The native transport the listeners live on (set by listen). */
+  private native: NativeTransport | undefined;
   private readonly transport: RpcTransportKind;
   private readonly connections = new Set<ServerConnection>();
   private readonly log: Logger;
@@ -117,6 +119,7 @@ export class RpcServer {
   private async listenNative(): Promise<void> {
     const { port = 0, host = '127.0.0.1', unixPath } = this.options;
     const transport = nativeTransport();
+    this.native = transport;
     const maxFrameBytes = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     if (port !== null) {
       const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
@@ -169,7 +172,7 @@ export class RpcServer {
       this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
     if (this.nativeListeners.length > 0) {
-      for (const id of this.nativeListeners.splice(0)) nativeTransport().closeListener(id);
+      for (const id of this.nativeListeners.splice(0)) this.native?.closeListener(id);
       if (this.options.unixPath !== undefined) rmSync(this.options.unixPath, { force: true });
     }
     const drained = Promise.all([...this.connections].map((connection) => connection.drain()));
@@ -227,7 +230,8 @@ export class RpcServer {
   }
 
   private acceptNative(conn: number, peer: string): void {
-    const transport = nativeTransport();
+    const transport = this.native;
+    if (transport === undefined) throw new ThreeFsError('INTERNAL', 'accepted before listening');
     const maxConnections = this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
     if (this.closing || this.connections.size >= maxConnections) {
       transport.destroy(conn);

@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { nativeTransport } from '../../../daemons/common/rpc/native-transport.js';
+import {
+  nativeTransport,
+  stopNativeTransport,
+} from '../../../daemons/common/rpc/native-transport.js';
 import { CoreService } from '../../../daemons/common/rpc/index.js';
-import { newClient, startServer } from './helpers.js';
+import { newClient, startServer, TestService } from './helpers.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
@@ -63,6 +66,20 @@ const pool = nativeTransport().payloadPool;
 await client.close();
 await unixClient.close();
 await fixture.close();
+
+// stopNativeTransport() with a connection open: the call in flight fails, every socket closes.
+const second = await startServer({ transport: 'native' });
+const late = newClient(second.server.address, { transport: 'native' });
+await late.call(CoreService.methods.echo, {});
+const cut = late.call(TestService.methods.sleep, { ms: 5000 }).then(
+  () => 'replied',
+  (err: { code?: string }) => err.code,
+);
+await new Promise((resolve) => setTimeout(resolve, 20));
+stopNativeTransport();
+const cutOutcome = await cut;
+await late.close();
+await second.server.close(100);
 await new Promise((resolve) => setTimeout(resolve, 50));
 console.log(
   JSON.stringify({
@@ -73,5 +90,6 @@ console.log(
     openSockets: nativeTransport().openSockets,
     keptIntact,
     pool,
+    cutOutcome,
   }),
 );

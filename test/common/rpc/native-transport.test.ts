@@ -155,7 +155,7 @@ describe('native transport', () => {
     }
   });
 
-  it('closes cleanly: same fds and threads as before, kept payloads intact, blocks returned', () => {
+  it('closes cleanly (also when stopped with calls in flight): same fds and threads, kept payloads intact, blocks returned', () => {
     const child = spawnSync(
       process.execPath,
       ['--expose-gc', path.join(here, 'native-lifecycle-child.js')],
@@ -169,6 +169,7 @@ describe('native transport', () => {
       threadsAfter: number;
       openSockets: number;
       keptIntact: boolean;
+      cutOutcome: string;
       pool: { totalBytes: number; inUseBytes: number; badReleases: number };
     };
     assert.equal(report.fdsAfter, report.fdsBefore, 'no fd left open');
@@ -178,5 +179,6 @@ describe('native transport', () => {
     assert.equal(report.pool.badReleases, 0);
     assert.ok(report.pool.totalBytes > 0, 'payloads came from the pool');
     assert.equal(report.pool.inUseBytes, 0, 'every collected payload returned its block');
+    assert.equal(report.cutOutcome, 'UNAVAILABLE', 'stopping the transport fails calls in flight');
   });
 });
