@@ -25,6 +25,10 @@
       ],
       "cflags_cc": ["<!@(pkg-config --cflags liburing)"],
       "libraries": ["<!@(pkg-config --libs liburing)"]
+    },
+    {
+      "target_name": "threefs_transport",
+      "sources": ["src/crc32c.cc", "src/frame_connection.cc", "src/payload_pool.cc", "src/transport_addon.cc"]
     }
   ]
 }

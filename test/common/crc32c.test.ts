@@ -57,6 +57,17 @@ describe('crc32c', () => {
     }
   });
 
+  it('the three-lane path (4 KiB and up) agrees with the portable one, chained and unaligned', () => {
+    const big = randomBytes(3 * 1024 * 1024 + 11);
+    for (const length of [4095, 4096, 4097, 4119, 24 * 1000 + 5, 1 << 20, big.length - 7]) {
+      for (const offset of [0, 1, 7]) {
+        const view = big.subarray(offset, offset + length);
+        assert.equal(crc32c(view), crc32cPortable(view), `length ${length} offset ${offset}`);
+        assert.equal(crc32c(view, 0x12345678), crc32cPortable(view, 0x12345678));
+      }
+    }
+  });
+
   it('rejects values that are not bytes', () => {
     assert.throws(() => crc32c('text' as unknown as Uint8Array), /Uint8Array/);
     assert.throws(() => crc32c(new Uint16Array(4) as unknown as Uint8Array), /Uint8Array/);

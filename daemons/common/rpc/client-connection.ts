@@ -1,14 +1,23 @@
 // One client socket: connect, handshake, then match response and error frames to the calls
 // waiting for them by request id. Everything here ends when the socket does; reconnecting is the
 // RpcClient's job.
-import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, isIP, type NetConnectOpts } from 'node:net';
 import { ThreeFsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RpcAddress } from './address.js';
 import { decodeBody, encodeBody } from './body-codec.js';
 import { decodeErrorBody } from './error-body.js';
 import { type Frame, FrameKind } from './frame.js';
-import { FrameSocket, type OutgoingFrame } from './frame-socket.js';
+import type {
+  FrameSocket,
+  FrameSocketEvents,
+  OutgoingFrame,
+  RpcTransportKind,
+} from './frame-socket.js';
+import { NativeFrameSocket } from './native-frame-socket.js';
+import { nativeTransport } from './native-transport.js';
+import { NodeFrameSocket } from './node-frame-socket.js';
 import { checkHandshakeReply, HandshakeResponse } from './handshake.js';
 import type { RpcMetrics } from './metrics.js';
 
@@ -28,6 +37,7 @@ export interface ClientConnectionOptions {
   maxFrameBytes: number;
   writeHighWaterMark: number;
   connectTimeoutMs: number;
+  transport: RpcTransportKind;
   log: Logger;
   metrics: RpcMetrics | undefined;
   /** Called once when the connection is gone, after every awaiting call has been failed. */
@@ -42,30 +52,35 @@ export class ClientConnection {
   private failure: ThreeFsError | undefined;
 
   private constructor(
-    socket: Socket,
     private readonly options: ClientConnectionOptions,
+    open: (events: FrameSocketEvents) => FrameSocket,
   ) {
-    this.frames = new FrameSocket(
-      socket,
-      options.peer,
-      options.maxFrameBytes,
-      {
-        onFrame: (frame) => this.onFrame(frame),
-        onProtocolError: (err) => {
-          this.failure ??= err;
-          options.log.warn(
-            { peer: options.peer, code: err.code },
-            `closing connection: ${err.message}`,
-          );
-        },
-        onClose: (reason) => this.onClose(reason),
+    this.frames = open({
+      onFrame: (frame) => this.onFrame(frame),
+      onProtocolError: (err) => {
+        this.failure ??= err;
+        options.log.warn(
+          { peer: options.peer, code: err.code },
+          `closing connection: ${err.message}`,
+        );
       },
-      options.metrics,
-    );
+      onClose: (reason) => this.onClose(reason),
+    });
   }
 
   /** Connects and handshakes; rejects with UNAVAILABLE or HANDSHAKE_REFUSED. */
-  static open(options: ClientConnectionOptions): Promise<ClientConnection> {
+  static async open(options: ClientConnectionOptions): Promise<ClientConnection> {
+    const connection =
+      options.transport === 'native'
+        ? await ClientConnection.openNative(options)
+        : new ClientConnection(options, (events) => ClientConnection.openNode(options, events));
+    return connection.handshakeOnConnect();
+  }
+
+  private static openNode(
+    options: ClientConnectionOptions,
+    events: FrameSocketEvents,
+  ): FrameSocket {
     const { address } = options;
     // Node passes writableHighWaterMark through to the stream; its typings do not list it.
     const buffering = { writableHighWaterMark: options.writeHighWaterMark };
@@ -74,20 +89,73 @@ export class ClientConnection {
         ? { host: address.host, port: address.port, noDelay: true, ...buffering }
         : { path: address.path, ...buffering };
     const socket = connect(target);
-    const connection = new ClientConnection(socket, options);
+    socket.once('connect', () => {
+      if (address.kind === 'tcp') socket.setKeepAlive(true, 30_000);
+    });
+    return new NodeFrameSocket(
+      socket,
+      options.peer,
+      options.maxFrameBytes,
+      events,
+      options.metrics,
+    );
+  }
+
+  private static async openNative(options: ClientConnectionOptions): Promise<ClientConnection> {
+    const { address } = options;
+    let ip: string | undefined;
+    if (address.kind === 'tcp') {
+      try {
+        ip = isIP(address.host) !== 0 ? address.host : (await lookup(address.host)).address;
+      } catch (err) {
+        throw new ThreeFsError(
+          'UNAVAILABLE',
+          `connection to ${options.peer} failed: ${(err as Error).message}`,
+        );
+      }
+    }
+    const transport = nativeTransport();
+    return new ClientConnection(options, (events) => {
+      const socket = new NativeFrameSocket(transport, {
+        peer: options.peer,
+        maxFrameBytes: options.maxFrameBytes,
+        writeHighWaterMark: options.writeHighWaterMark,
+        events,
+        metrics: options.metrics,
+      });
+      try {
+        const conn =
+          ip !== undefined && address.kind === 'tcp'
+            ? transport.connectTcp(ip, address.port, options.maxFrameBytes, socket)
+            : transport.connectUnix(
+                address.kind === 'unix' ? address.path : '',
+                options.maxFrameBytes,
+                socket,
+              );
+        return socket.bind(conn);
+      } catch (err) {
+        throw new ThreeFsError(
+          'UNAVAILABLE',
+          `connection to ${options.peer} failed: ${(err as Error).message}`,
+        );
+      }
+    });
+  }
+
+  private handshakeOnConnect(): Promise<ClientConnection> {
+    const options = this.options;
     return new Promise<ClientConnection>((resolve, reject) => {
       const timer = setTimeout(() => {
-        connection.frames.destroy(
+        this.frames.destroy(
           new ThreeFsError(
             'UNAVAILABLE',
             `connecting to ${options.peer} took over ${options.connectTimeoutMs} ms`,
           ),
         );
       }, options.connectTimeoutMs);
-      connection.handshake = { resolve: () => resolve(connection), reject, timer };
-      socket.once('connect', () => {
-        if (address.kind === 'tcp') socket.setKeepAlive(true, 30_000);
-        connection.frames.send(
+      this.handshake = { resolve: () => resolve(this), reject, timer };
+      this.frames.onceConnected(() => {
+        this.frames.send(
           { kind: FrameKind.Handshake, serviceId: 0, methodId: 0, requestId: 0, timeoutMs: 0 },
           encodeBody({
             clusterId: options.clusterId,

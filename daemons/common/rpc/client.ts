@@ -17,6 +17,7 @@ import {
   type Frame,
   FrameKind,
 } from './frame.js';
+import { defaultTransport, type RpcTransportKind } from './frame-socket.js';
 import { RpcMetrics } from './metrics.js';
 import type { Method, Reply } from './service.js';
 
@@ -36,6 +37,8 @@ export interface RpcClientOptions {
   /** Deadline for calls that set none. */
   defaultTimeoutMs?: number;
   backoff?: BackoffPolicy;
+  /** The socket layer: 'native' (default: frames read straight into their Buffers) or 'node' (net.Socket). */
+  transport?: RpcTransportKind;
   log?: Logger;
   registry?: Registry;
 }
@@ -375,6 +378,7 @@ export class RpcClient {
       maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       writeHighWaterMark: this.options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK,
       connectTimeoutMs: this.options.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs,
+      transport: this.options.transport ?? defaultTransport(),
       log: this.log,
       metrics: this.metrics,
       onClose: (closed) => {

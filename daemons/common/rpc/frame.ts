@@ -187,6 +187,15 @@ export function parseHeader(header: Buffer, maxFrameBytes: number): FrameHeader 
   };
 }
 
+/** The error for a frame whose data CRC does not match its segments. */
+export function dataCrcError(header: FrameHeader): ThreeFsError {
+  return protocolError('bad frame data CRC32C', {
+    serviceId: header.serviceId,
+    methodId: header.methodId,
+    requestId: header.requestId,
+  });
+}
+
 /** Checks the data CRC of a fully received frame. */
 export function verifyDataCrc(
   header: FrameHeader,
@@ -195,11 +204,5 @@ export function verifyDataCrc(
 ): void {
   let crc = crc32c(body);
   if (payload !== undefined && payload.length > 0) crc = crc32c(payload, crc);
-  if (crc !== header.dataCrc) {
-    throw protocolError('bad frame data CRC32C', {
-      serviceId: header.serviceId,
-      methodId: header.methodId,
-      requestId: header.requestId,
-    });
-  }
+  if (crc !== header.dataCrc) throw dataCrcError(header);
 }

@@ -8,11 +8,10 @@ import { decodeBody, encodeBody } from './body-codec.js';
 import { ServerCall } from './call-context.js';
 import { encodeErrorBody } from './error-body.js';
 import { type Frame, FrameKind } from './frame.js';
-import { FrameSocket } from './frame-socket.js';
+import type { FrameSocket, FrameSocketEvents } from './frame-socket.js';
 import { checkHandshake, type ClusterIdentity, HandshakeRequest } from './handshake.js';
 import type { RpcMetrics } from './metrics.js';
 import type { Handler, Method } from './service.js';
-import type { Socket } from 'node:net';
 
 export interface RegisteredMethod {
   method: Method;
@@ -43,23 +42,17 @@ export class ServerConnection {
   peakActive = 0;
 
   constructor(
-    socket: Socket,
     readonly peer: string,
+    open: (events: FrameSocketEvents) => FrameSocket,
     private readonly options: ServerConnectionOptions,
   ) {
     if (!(options.maxConcurrent >= 1))
       throw new ThreeFsError('INTERNAL', 'maxConcurrent must be >= 1');
-    this.frames = new FrameSocket(
-      socket,
-      peer,
-      options.maxFrameBytes,
-      {
-        onFrame: (frame) => this.onFrame(frame),
-        onProtocolError: (err) => this.onProtocolError(err),
-        onClose: () => this.onClose(),
-      },
-      options.metrics,
-    );
+    this.frames = open({
+      onFrame: (frame) => this.onFrame(frame),
+      onProtocolError: (err) => this.onProtocolError(err),
+      onClose: () => this.onClose(),
+    });
     this.handshakeTimer = setTimeout(() => {
       this.options.log.warn({ peer }, 'closing connection: no handshake in time');
       this.frames.destroy();

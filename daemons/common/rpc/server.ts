@@ -1,13 +1,18 @@
 // RpcServer: listens on TCP (and optionally a unix socket for peers on the same host), keeps a
 // table of registered services, and runs one ServerConnection per accepted socket. Closing is
 // graceful: stop accepting, let running handlers reply (up to a timeout), then drop connections.
-import { createServer, type Server, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { ThreeFsError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_WRITE_HIGH_WATER_MARK } from './frame.js';
+import { defaultTransport, type FrameSocketEvents, type RpcTransportKind } from './frame-socket.js';
 import { RpcMetrics } from './metrics.js';
+import { NativeFrameSocket } from './native-frame-socket.js';
+import { type NativeTransport, nativeTransport } from './native-transport.js';
+import { NodeFrameSocket } from './node-frame-socket.js';
 import { type RegisteredMethod, ServerConnection } from './server-connection.js';
 import type { Handler, Handlers, Method, Service } from './service.js';
 
@@ -30,6 +35,8 @@ export interface RpcServerOptions {
   /** Bytes of replies buffered per connection before it stops reading requests until drain. */
   writeHighWaterMark?: number;
   handshakeTimeoutMs?: number;
+  /** The socket layer: 'native' (default: frames read straight into their Buffers) or 'node' (net.Server). */
+  transport?: RpcTransportKind;
   log?: Logger;
   registry?: Registry;
 }
@@ -48,6 +55,11 @@ export class RpcServer {
   private readonly methods = new Map<number, RegisteredMethod>();
   private readonly services = new Map<number, Service>();
   private readonly listeners: Server[] = [];
+  /** Listener ids on the native transport. */
+  private readonly nativeListeners: number[] = [];
+  /** The native transport the listeners live on (set by listen). */
+  private native: NativeTransport | undefined;
+  private readonly transport: RpcTransportKind;
   private readonly connections = new Set<ServerConnection>();
   private readonly log: Logger;
   private readonly metrics: RpcMetrics | undefined;
@@ -59,6 +71,7 @@ export class RpcServer {
       throw new ThreeFsError('INVALID_ARGUMENT', 'clusterId must not be empty');
     this.log = (options.log ?? createLogger({ role: 'rpc' })).child({ component: 'rpc-server' });
     this.metrics = options.registry ? new RpcMetrics(options.registry, 'server') : undefined;
+    this.transport = options.transport ?? defaultTransport();
   }
 
   /** Adds a service's handlers; every method of the service must have one. */
@@ -82,6 +95,7 @@ export class RpcServer {
   }
 
   async listen(): Promise<void> {
+    if (this.transport === 'native') return this.listenNative();
     const { port = 0, host = '127.0.0.1', unixPath } = this.options;
     if (port !== null) {
       const server = await this.listenOn((s, done) => s.listen(port, host, done));
@@ -99,6 +113,30 @@ export class RpcServer {
       await this.listenOn((s, done) => s.listen(unixPath, done));
     }
     if (this.listeners.length === 0)
+      throw new ThreeFsError('INVALID_ARGUMENT', 'no TCP port and no unix path to listen on');
+  }
+
+  private async listenNative(): Promise<void> {
+    const { port = 0, host = '127.0.0.1', unixPath } = this.options;
+    const transport = nativeTransport();
+    this.native = transport;
+    const maxFrameBytes = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    if (port !== null) {
+      const ip = isIP(host) !== 0 ? host : (await lookup(host)).address;
+      const [id, bound] = transport.listenTcp(ip, port, maxFrameBytes, (conn, peer) =>
+        this.acceptNative(conn, peer),
+      );
+      this.nativeListeners.push(id);
+      this.tcpAddress = isIP(ip) === 6 ? `[${ip}]:${bound}` : `${ip}:${bound}`;
+    }
+    if (unixPath !== undefined) {
+      rmSync(unixPath, { force: true });
+      const id = transport.listenUnix(unixPath, maxFrameBytes, (conn) =>
+        this.acceptNative(conn, `unix:${unixPath}`),
+      );
+      this.nativeListeners.push(id);
+    }
+    if (this.nativeListeners.length === 0)
       throw new ThreeFsError('INVALID_ARGUMENT', 'no TCP port and no unix path to listen on');
   }
 
@@ -133,6 +171,10 @@ export class RpcServer {
     const stopped = Promise.all(
       this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     );
+    if (this.nativeListeners.length > 0) {
+      for (const id of this.nativeListeners.splice(0)) this.native?.closeListener(id);
+      if (this.options.unixPath !== undefined) rmSync(this.options.unixPath, { force: true });
+    }
     const drained = Promise.all([...this.connections].map((connection) => connection.drain()));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -180,7 +222,39 @@ export class RpcServer {
         ? `${socket.remoteAddress}:${socket.remotePort}`
         : `unix:${this.options.unixPath}`;
     if (socket.remoteAddress !== undefined) socket.setKeepAlive(true, 30_000);
-    const connection = new ServerConnection(socket, peer, {
+    const maxFrameBytes = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.startConnection(
+      peer,
+      (events) => new NodeFrameSocket(socket, peer, maxFrameBytes, events, this.metrics),
+    );
+  }
+
+  private acceptNative(conn: number, peer: string): void {
+    const transport = this.native;
+    if (transport === undefined) throw new ThreeFsError('INTERNAL', 'accepted before listening');
+    const maxConnections = this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
+    if (this.closing || this.connections.size >= maxConnections) {
+      transport.destroy(conn);
+      return;
+    }
+    this.startConnection(peer, (events) => {
+      const socket = new NativeFrameSocket(transport, {
+        peer,
+        maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        writeHighWaterMark: this.options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK,
+        events,
+        metrics: this.metrics,
+      });
+      transport.attach(conn, socket);
+      return socket.bind(conn);
+    });
+  }
+
+  private startConnection(
+    peer: string,
+    open: (events: FrameSocketEvents) => NodeFrameSocket | NativeFrameSocket,
+  ): void {
+    const connection = new ServerConnection(peer, open, {
       identity: { clusterId: this.options.clusterId, token: this.options.token },
       serverName: this.options.name ?? '',
       maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,

@@ -1,0 +1,73 @@
+#include "payload_pool.h"
+
+#include <cstdlib>
+
+namespace threefs {
+
+PayloadPool::~PayloadPool() {
+  // Memory of a block whose ArrayBuffer exists belongs to that ArrayBuffer's finalizer.
+  for (Block& block : blocks_) {
+    if (block.handle == nullptr) std::free(block.data);
+  }
+}
+
+int PayloadPool::ClassOf(size_t length) {
+  if (length > kMaxBlock) return -1;
+  int cls = 0;
+  size_t size = kMinBlock;
+  while (size < length) {
+    size <<= 1;
+    cls++;
+  }
+  return cls;
+}
+
+PayloadPool::Block* PayloadPool::Acquire(size_t length) {
+  if (length < kMinBlock) return nullptr;
+  const int cls = ClassOf(length);
+  if (cls < 0) return nullptr;
+  if (free_.size() <= static_cast<size_t>(cls)) free_.resize(static_cast<size_t>(cls) + 1);
+  auto& list = free_[static_cast<size_t>(cls)];
+  Block* block = nullptr;
+  if (!list.empty()) {
+    block = &blocks_[list.back() - 1];
+    list.pop_back();
+  } else {
+    const size_t capacity = kMinBlock << cls;
+    if (totalBytes_ + capacity > limitBytes_) return nullptr;
+    auto* data = static_cast<uint8_t*>(std::malloc(capacity));
+    if (data == nullptr) return nullptr;
+    blocks_.push_back(Block{static_cast<uint32_t>(blocks_.size() + 1), data, capacity, false, nullptr});
+    totalBytes_ += capacity;
+    block = &blocks_.back();
+  }
+  block->inUse = true;
+  inUseBytes_ += block->capacity;
+  return block;
+}
+
+PayloadPool::Block* PayloadPool::Find(uint32_t id) {
+  if (id == 0 || id > blocks_.size()) return nullptr;
+  return &blocks_[id - 1];
+}
+
+void PayloadPool::Release(uint32_t id) {
+  Block* block = Find(id);
+  if (block == nullptr || !block->inUse || block->data == nullptr) {
+    badReleases_++;
+    return;
+  }
+  block->inUse = false;
+  inUseBytes_ -= block->capacity;
+  free_[static_cast<size_t>(ClassOf(block->capacity))].push_back(id);
+}
+
+std::vector<PayloadPool::Block> PayloadPool::Drain() {
+  std::vector<Block> drained;
+  drained.swap(blocks_);
+  free_.clear();
+  totalBytes_ = inUseBytes_ = 0;
+  return drained;
+}
+
+}  // namespace threefs

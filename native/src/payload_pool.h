@@ -1,0 +1,57 @@
+// Recycled payload memory for the native transport. A payload received as a fresh external Buffer
+// counts as new external memory, and V8 answers every 64 MiB of that with a full mark-compact:
+// at 1 GB/s that is ~16 major GCs a second, the largest cost on the receive path. Blocks from this
+// pool are allocated once and handed to JS as views of a long-lived ArrayBuffer, so they add no
+// external memory; a block returns here when JS has collected its view (a FinalizationRegistry
+// callback calls Release). Power-of-two size classes; the total is capped, and past the cap the
+// caller falls back to a one-off allocation. JS thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace threefs {
+
+class PayloadPool {
+ public:
+  static constexpr size_t kMinBlock = 64 * 1024;
+  static constexpr size_t kMaxBlock = 16 * 1024 * 1024;
+
+  struct Block {
+    uint32_t id;
+    uint8_t* data;
+    size_t capacity;
+    bool inUse;
+    void* handle;  // the binding's reference to the block's ArrayBuffer (nullptr until created)
+  };
+
+  explicit PayloadPool(size_t limitBytes) : limitBytes_(limitBytes) {}
+  ~PayloadPool();  // frees the memory of blocks never handed to JS
+  PayloadPool(const PayloadPool&) = delete;
+  PayloadPool& operator=(const PayloadPool&) = delete;
+
+  // A free block of at least `length` bytes, marked in use; nullptr when `length` is outside the
+  // size classes or the pool is at its limit.
+  Block* Acquire(size_t length);
+  // Marks the block free again. Unknown or already-free ids are ignored (and counted).
+  void Release(uint32_t id);
+  Block* Find(uint32_t id);
+  // Takes the memory of every block out of the pool (for shutdown); returns the blocks.
+  std::vector<Block> Drain();
+
+  size_t totalBytes() const { return totalBytes_; }
+  size_t inUseBytes() const { return inUseBytes_; }
+  uint64_t badReleases() const { return badReleases_; }
+
+ private:
+  static int ClassOf(size_t length);
+  const size_t limitBytes_;
+  size_t totalBytes_ = 0;
+  size_t inUseBytes_ = 0;
+  uint64_t badReleases_ = 0;
+  std::vector<Block> blocks_;                 // index = id - 1
+  std::vector<std::vector<uint32_t>> free_;  // by size class: ids of free blocks
+};
+
+}  // namespace threefs
