@@ -4,7 +4,6 @@
 // per update) while fio's plain direct writes are not, so fio is also run with an fdatasync after
 // every write. Run: `node dist/bench/engine.js` (ENGINE_BENCH_SECONDS, ENGINE_BENCH_DIR to
 // override); results go to bench/results/engine.json.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { packageRoot } from '../daemons/common/native.js';
 import { openChunkEngine, type ChunkEngine } from '../daemons/storage/engine/index.js';
+import { fio as runFio } from './fio.js';
 
 const SECONDS = Number(process.env.ENGINE_BENCH_SECONDS ?? 3);
 const MiB = 2 ** 20;
@@ -89,43 +89,9 @@ async function timed(
 }
 
 function fio(dir: string, args: string[]): { measure: Measure | null; command: string } {
-  const full = [
-    '--name=bench',
-    `--directory=${dir}`,
-    '--filename=fio.data',
-    '--size=320M',
-    '--ioengine=io_uring',
-    '--direct=1',
-    `--runtime=${SECONDS}`,
-    '--time_based',
-    '--output-format=json',
-    ...args,
-  ];
-  const command = `fio ${full.filter((a) => !a.startsWith('--directory') && !a.startsWith('--output')).join(' ')}`;
-  const result = spawnSync('fio', full, { encoding: 'utf8', timeout: (SECONDS + 60) * 1000 });
-  if (result.status !== 0) {
-    progress(`fio failed or missing (${result.error?.message ?? result.stderr.slice(0, 200)})`);
-    return { measure: null, command };
-  }
-  const job = (
-    JSON.parse(result.stdout) as {
-      jobs: Array<
-        Record<string, { io_bytes: number; iops: number; runtime: number; total_ios: number }>
-      >;
-    }
-  ).jobs[0];
-  const side = args.some((a) => a.includes('read')) ? job?.read : job?.write;
-  if (!side) return { measure: null, command };
-  const seconds = side.runtime / 1000;
-  return {
-    measure: {
-      ops: side.total_ios,
-      seconds: round(seconds),
-      mibPerSec: round(side.io_bytes / MiB / seconds),
-      iops: Math.round(side.iops),
-    },
-    command,
-  };
+  const result = runFio(dir, args, SECONDS);
+  if (result.error !== undefined) progress(`fio failed or missing (${result.error})`);
+  return { measure: result.measure, command: result.command };
 }
 
 async function writeChunks(engine: ChunkEngine, concurrency: number): Promise<Measure> {

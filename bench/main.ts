@@ -5,6 +5,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   kv: () => import('./kv.js'),
   placement: () => import('./placement.js'),
   engine: () => import('./engine.js'),
+  storage: () => import('./storage.js'),
   meta: () => import('./meta.js'),
 };
 

@@ -1,0 +1,57 @@
+// fio on a directory, the machine's own disk limit that every storage benchmark is compared with
+// in the same run. Returns null when fio is missing or fails (the caller says so).
+import { spawnSync } from 'node:child_process';
+
+export interface FioMeasure {
+  ops: number;
+  seconds: number;
+  mibPerSec: number;
+  iops: number;
+}
+
+const MiB = 1024 * 1024;
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** Runs one fio job (direct I/O, io_uring) for `seconds` in `dir`; `args` choose the workload. */
+export function fio(
+  dir: string,
+  args: string[],
+  seconds: number,
+): { measure: FioMeasure | null; command: string; error?: string } {
+  const full = [
+    '--name=bench',
+    `--directory=${dir}`,
+    '--filename=fio.data',
+    '--size=320M',
+    '--ioengine=io_uring',
+    '--direct=1',
+    `--runtime=${seconds}`,
+    '--time_based',
+    '--output-format=json',
+    ...args,
+  ];
+  const command = `fio ${full.filter((a) => !a.startsWith('--directory') && !a.startsWith('--output')).join(' ')}`;
+  const result = spawnSync('fio', full, { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
+  if (result.status !== 0) {
+    return { measure: null, command, error: result.error?.message ?? result.stderr.slice(0, 200) };
+  }
+  const job = (
+    JSON.parse(result.stdout) as {
+      jobs: Array<
+        Record<string, { io_bytes: number; iops: number; runtime: number; total_ios: number }>
+      >;
+    }
+  ).jobs[0];
+  const side = args.some((a) => a.includes('read')) ? job?.read : job?.write;
+  if (!side) return { measure: null, command };
+  const elapsed = side.runtime / 1000;
+  return {
+    measure: {
+      ops: side.total_ios,
+      seconds: round(elapsed),
+      mibPerSec: round(side.io_bytes / MiB / elapsed),
+      iops: Math.round(side.iops),
+    },
+    command,
+  };
+}
