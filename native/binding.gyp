@@ -25,6 +25,12 @@
       ],
       "cflags_cc": ["<!@(pkg-config --cflags liburing)"],
       "libraries": ["<!@(pkg-config --libs liburing)"]
+    },
+    {
+      "target_name": "threefs_fuse",
+      "sources": ["src/fuse/fuse_bridge.cc", "src/fuse/fuse_addon.cc"],
+      "cflags_cc": ["<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"]
     }
   ]
 }
