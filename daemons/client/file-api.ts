@@ -42,6 +42,9 @@ export interface AttrChanges {
 }
 
 const HINTS_PER_ROUND = 1_000;
+/** A closed inode's state stays this long (see FileApi.linger). */
+const LINGER_MS = 5_000;
+const MAX_LINGERING = 100_000;
 
 /** What this client knows about an inode it has open. */
 class OpenInode {
@@ -332,8 +335,13 @@ export class FileApi {
     user: MetaUser,
   ): Promise<FileHandle> {
     const where = typeof target === 'number' ? { inode: target } : { at: at(target) };
-    const reply = await this.meta.call('open', { ...where, flags }, user);
-    return this.handleFor(reply.attrs, reply.session?.sessionId, flags, user);
+    const reply = await this.meta.call(
+      'open',
+      { ...where, flags: { ...flags, truncate: false } },
+      user,
+    );
+    const attrs = await this.truncateAtOpen(reply.attrs, flags, user);
+    return this.handleFor(attrs, reply.session?.sessionId, flags, user);
   }
 
   /** open(2) with O_CREAT (and O_EXCL / O_TRUNC / O_APPEND as flags say). */
@@ -344,8 +352,23 @@ export class FileApi {
     user: MetaUser,
     umask = 0,
   ): Promise<FileHandle> {
-    const reply = await this.meta.call('create', { at: at(where), mode, umask, flags }, user);
-    return this.handleFor(reply.attrs, reply.session?.sessionId, flags, user);
+    const reply = await this.meta.call(
+      'create',
+      { at: at(where), mode, umask, flags: { ...flags, truncate: false } },
+      user,
+    );
+    const attrs = reply.created ? reply.attrs : await this.truncateAtOpen(reply.attrs, flags, user);
+    return this.handleFor(attrs, reply.session?.sessionId, flags, user);
+  }
+
+  /**
+   * O_TRUNC as a separate truncate: meta's truncate waits until the chunks past the new end are
+   * removed, while a truncating open does not, so its delayed removal could eat what the caller
+   * writes right after opening.
+   */
+  private async truncateAtOpen(attrs: Attrs, flags: OpenFlags, user: MetaUser): Promise<Attrs> {
+    if (!flags.truncate || attrs.type !== 'file') return attrs;
+    return this.truncate(attrs.id, 0, user);
   }
 
   private handleFor(
@@ -458,9 +481,26 @@ export class FileApi {
         state.buffer?.dispose();
         state.buffer = undefined;
       }
-      if (state.handles === 0) this.openInodes.delete(state.id);
+      if (state.handles === 0) this.linger(state);
     }
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Keeps a closed inode's state a little while: an open racing with the last close may get a
+   * reply from meta read before the close recorded the length, and this client's own view of
+   * what it wrote must win over that stale length. Bounded in time and in count.
+   */
+  private linger(state: OpenInode): void {
+    if (this.openInodes.size > MAX_LINGERING) {
+      this.openInodes.delete(state.id);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.openInodes.get(state.id) === state && state.handles === 0)
+        this.openInodes.delete(state.id);
+    }, LINGER_MS);
+    timer.unref();
   }
 
   /** Length hints for write-opened files this client wrote past their last hint. */

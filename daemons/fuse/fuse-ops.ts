@@ -32,6 +32,11 @@ export interface FuseOpsOptions {
 
 const RENAME_NOREPLACE = 1;
 
+/** Open flags for the file API; the kernel itself places O_APPEND writes at its file size. */
+function kernelPlaced(flags: number) {
+  return { ...openFlagsOf(flags), append: false };
+}
+
 export class FuseOps {
   private session: NativeFuseSession | undefined;
   private readonly files = new Map<number, FileHandle>();
@@ -219,7 +224,7 @@ export class FuseOps {
       }
       case Op.open: {
         const fh = this.newFh();
-        const handle = await api.open(r.ino, openFlagsOf(r.flags), await this.user(r));
+        const handle = await api.open(r.ino, kernelPlaced(r.flags), await this.user(r));
         this.files.set(fh, handle);
         this.s.replyOpen(r.id, fh, isDirectIo(r.flags), false);
         return;
@@ -229,7 +234,7 @@ export class FuseOps {
         const handle = await api.create(
           { parent: r.ino, path: this.name(r) },
           r.mode,
-          openFlagsOf(r.flags),
+          kernelPlaced(r.flags),
           await this.user(r),
         );
         this.files.set(fh, handle);

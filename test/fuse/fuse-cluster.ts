@@ -2,7 +2,7 @@
 // one meta process (MetaTestCluster), and the FUSE daemon as its own process mounted on an empty
 // directory. stop() always unmounts, even after a failure (fusermount3 -u, then umount -l).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.js';
 import { MetaTestCluster } from '../meta/meta-cluster.js';
@@ -20,6 +20,7 @@ export class FuseTestCluster {
     await this.meta.start();
     await this.meta.startProcess(21);
     await this.waitMeta(10_000);
+    chmodSync(this.meta.base.dir, 0o755); // other users walk to the mount point in tests
     this.mountpoint = path.join(this.meta.base.dir, 'mnt');
     mkdirSync(this.mountpoint, { recursive: true });
     await this.mount(fuseSettings);
