@@ -2,7 +2,7 @@
 // API over them, the FUSE operations, and the native session. Ready when the kernel answers a
 // stat of the mount point through us; stop() unmounts (lazily, so busy files never block it),
 // then closes what the kernel left open and the clients.
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { FileApi } from '../client/file-api.js';
 import { MetaClient } from '../client/meta-client.js';
 import { MgmtdClient } from '../client/mgmtd-client.js';
@@ -22,6 +22,25 @@ export interface RunningMount {
   stop(): Promise<void>;
   /** Resolves when the kernel ended the session without stop() (e.g. fusermount3 -u). */
   ended: Promise<void>;
+}
+
+/**
+ * The kernel caps a FUSE mount's readahead at its default (128 KiB) whatever max_readahead says;
+ * raising the mount's bdi setting lets sequential reads arrive as 1 MiB requests. Best effort
+ * (needs root): without it reads still work, in smaller requests.
+ */
+async function raiseReadahead(dev: number, bytes: number, log: Logger): Promise<void> {
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+  const file = `/sys/class/bdi/${major}:${minor}/read_ahead_kb`;
+  try {
+    await writeFile(file, `${Math.floor(bytes / 1024)}\n`);
+  } catch (err) {
+    log.info(
+      { err, file },
+      'could not raise the readahead of the mount; reads use smaller requests',
+    );
+  }
 }
 
 export async function startMount(config: FuseConfig, log: Logger): Promise<RunningMount> {
@@ -100,6 +119,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     const root = await stat(mountpoint); // answered by our own getattr: the mount works
     if (root.ino !== 1)
       throw new ThreeFsError('INTERNAL', `mount point shows inode ${root.ino}, not the root (1)`);
+    await raiseReadahead(root.dev, config.maxWrite, log);
     let stopped = false;
     return {
       mountpoint,
