@@ -226,7 +226,11 @@ export class FuseOps {
         const fh = this.newFh();
         const handle = await api.open(r.ino, kernelPlaced(r.flags), await this.user(r));
         this.files.set(fh, handle);
-        this.s.replyOpen(r.id, fh, isDirectIo(r.flags), false);
+        if (!this.s.replyOpen(r.id, fh, isDirectIo(r.flags), false)) {
+          // Interrupted: the kernel never learns this handle, so it will never release it.
+          this.files.delete(fh);
+          await handle.close();
+        }
         return;
       }
       case Op.create: {
