@@ -320,6 +320,17 @@ import { constants } from 'node:os';
     }
   });
 
+  it('an unmount from outside stops the daemon cleanly', async () => {
+    const fuse = await cluster.mount();
+    const exited = new Promise<number | null>((resolve) =>
+      fuse.proc.once('exit', (c) => resolve(c)),
+    );
+    const umount = spawnSync('umount', [cluster.mountpoint], { encoding: 'utf8' });
+    assert.equal(umount.status, 0, umount.stderr);
+    assert.equal(await exited, 0);
+    assert.equal(isMounted(cluster.mountpoint), false);
+  });
+
   it('with meta gone, operations fail with EIO after the operation timeout, not hang', async () => {
     await cluster.mount({ opTimeoutMs: 2_000, attemptTimeoutMs: 500, negativeTimeoutS: 0 });
     assert.ok(fs.statSync(cluster.mountpoint).isDirectory());
