@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   engine: () => import('./engine.js'),
   storage: () => import('./storage.js'),
   meta: () => import('./meta.js'),
+  'fuse-dd': () => import('./fuse-dd.js'),
 };
 
 const names = process.argv.slice(2);

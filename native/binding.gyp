@@ -29,6 +29,12 @@
     {
       "target_name": "threefs_transport",
       "sources": ["src/crc32c.cc", "src/frame_connection.cc", "src/payload_pool.cc", "src/transport_addon.cc"]
+    },
+    {
+      "target_name": "threefs_fuse",
+      "sources": ["src/fuse/fuse_bridge.cc", "src/fuse/fuse_addon.cc"],
+      "cflags_cc": ["<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"]
     }
   ]
 }

@@ -432,6 +432,22 @@ export class StorageClient {
     await Promise.all(chains.map((chainId) => this.removeChunks(chainId, begin, end)));
   }
 
+  /** Sets one chunk's length (cutting or zero-extending it): the partial chunk at a truncate. */
+  async truncateFileChunk(
+    layout: Layout,
+    inodeId: number,
+    chunkIndex: number,
+    length: number,
+  ): Promise<void> {
+    const stripe = await this.stripe(layout);
+    await this.truncateChunk(
+      chainOfChunk(stripe, chunkIndex),
+      chunkId(inodeId, chunkIndex),
+      length,
+      layout.chunkSize,
+    );
+  }
+
   /** Writes a byte range of a file: split into chunk writes, run in parallel across chains. */
   async writeFile(layout: Layout, inodeId: number, offset: number, data: Buffer): Promise<void> {
     const stripe = await this.stripe(layout);
@@ -462,9 +478,27 @@ export class StorageClient {
   ): Promise<Buffer> {
     const end = Math.min(offset + length, fileLength);
     if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(end - offset);
+    await this.readFileInto(layout, inodeId, offset, out, fileLength);
+    return out;
+  }
+
+  /**
+   * Reads into the caller's buffer from `offset`, up to its length or the file's end; returns
+   * the bytes read. Holes inside the file length are zero-filled; each byte is copied once, from
+   * the reply payload into `target`.
+   */
+  async readFileInto(
+    layout: Layout,
+    inodeId: number,
+    offset: number,
+    target: Buffer,
+    fileLength: number,
+  ): Promise<number> {
+    const end = Math.min(offset + target.length, fileLength);
+    if (end <= offset) return 0;
     const stripe = await this.stripe(layout);
     const pieces = splitIntoChunks(offset, end - offset, layout.chunkSize);
-    const out = Buffer.alloc(end - offset);
     const results = await this.readChunks(
       pieces.map((p) => ({
         chainId: chainOfChunk(stripe, p.chunkIndex),
@@ -474,8 +508,11 @@ export class StorageClient {
       })),
     );
     results.forEach((data, i) => {
-      if (data) data.copy(out, pieces[i]!.bufferOffset);
+      const piece = pieces[i]!;
+      const got = data ? data.copy(target, piece.bufferOffset, 0, piece.length) : 0;
+      if (got < piece.length)
+        target.fill(0, piece.bufferOffset + got, piece.bufferOffset + piece.length);
     });
-    return out;
+    return end - offset;
   }
 }

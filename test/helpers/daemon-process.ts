@@ -21,7 +21,7 @@ export interface DaemonProcess {
 }
 
 export async function startDaemon(
-  role: 'mgmtd' | 'meta' | 'storage',
+  role: 'mgmtd' | 'meta' | 'storage' | 'fuse',
   args: string[],
   options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<DaemonProcess> {

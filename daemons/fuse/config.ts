@@ -1,0 +1,67 @@
+// The FUSE daemon's configuration. Kernel cache lifetimes default to 3FS's (brief §6.1: attr
+// and entry 30 s, negative 5 s); so do the write buffer (1 MiB) and max read/write (1 MiB).
+import { z } from 'zod';
+
+const ms = (value: number, description: string) =>
+  z.number().int().positive().default(value).describe(description);
+const seconds = (value: number, description: string) =>
+  z.number().min(0).max(86_400).default(value).describe(description);
+
+export const fuseConfigSchema = z.object({
+  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
+  token: z.string().default('').describe('shared cluster token; empty = none'),
+  mgmtd: z.array(z.string().min(1)).min(1).describe('mgmtd addresses (host:port)'),
+  mountpoint: z.string().min(1).describe('directory to mount on (must exist and be empty)'),
+  attrTimeoutS: seconds(30, 'kernel attribute cache lifetime'),
+  entryTimeoutS: seconds(30, 'kernel name → inode cache lifetime'),
+  negativeTimeoutS: seconds(5, 'kernel cache lifetime of "no such name" (0 = not cached)'),
+  writeBufferBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024)
+    .describe('per-inode write buffer (capped at the chunk size)'),
+  flushDelayMs: ms(1_000, 'buffered writes reach storage at the latest this long after'),
+  maxInFlightWrites: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('storage writes per inode in flight (write-behind depth)'),
+  lengthHintMs: ms(5_000, 'how often write-opened files report their length to meta'),
+  opTimeoutMs: ms(
+    60_000,
+    'an operation waits and retries this long for a lost mgmtd, meta or storage, then fails with EIO',
+  ),
+  attemptTimeoutMs: ms(5_000, 'deadline of one RPC attempt'),
+  routingRefreshMs: ms(10_000, 'routing info poll interval'),
+  groupsCacheMs: ms(1_000, 'supplementary groups of a caller pid are cached this long'),
+  allowOther: z.boolean().default(false).describe('let users other than the mounter use the mount'),
+  maxWrite: z
+    .number()
+    .int()
+    .min(4096)
+    .max(1024 * 1024)
+    .default(1024 * 1024)
+    .describe('largest FUSE write and read request'),
+  maxBackground: z.number().int().min(1).max(1024).default(64).describe('kernel async requests'),
+  maxHandles: z
+    .number()
+    .int()
+    .min(16)
+    .max(1 << 22)
+    .default(1 << 20)
+    .describe('open files + dirs'),
+  debug: z.boolean().default(false).describe('libfuse debug output on stderr'),
+  status: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(9103),
+    })
+    .prefault({}),
+});
+
+export type FuseConfig = z.output<typeof fuseConfigSchema>;
+export const FUSE_ENV_PREFIX = 'THREEFS_FUSE_';

@@ -1,0 +1,29 @@
+// Entry point: `node dist/daemons/fuse/main.js --set mountpoint=DIR --set mgmtd=[...]`. Logs
+// "fuse ready" once the mount answers; SIGTERM/SIGINT unmount cleanly and exit 0. An unmount from
+// outside (fusermount3 -u) stops the daemon the same way.
+import { runDaemon } from '../common/daemon.js';
+import { FUSE_ENV_PREFIX, fuseConfigSchema } from './config.js';
+import { startMount } from './mount.js';
+
+await runDaemon({
+  role: 'fuse',
+  schema: fuseConfigSchema,
+  envPrefix: FUSE_ENV_PREFIX,
+  nodeId: (config) => config.mountpoint,
+  status: (config) => config.status,
+  start: async ({ config, log }) => {
+    const mount = await startMount(config, log);
+    void mount.ended.then(() => {
+      log.warn('the kernel ended the FUSE session (unmounted from outside); stopping');
+      process.kill(process.pid, 'SIGTERM');
+    });
+    return {
+      ready: { mountpoint: mount.mountpoint },
+      health: () => ({
+        ok: true,
+        detail: { activeRequests: mount.ops.active, openFiles: mount.ops.openFiles },
+      }),
+      stop: () => mount.stop(),
+    };
+  },
+});

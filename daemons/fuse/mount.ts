@@ -1,0 +1,142 @@
+// One FUSE mount: the cluster clients (mgmtd, routing, meta with failover, storage), the file
+// API over them, the FUSE operations, and the native session. Ready when the kernel answers a
+// stat of the mount point through us; stop() unmounts (lazily, so busy files never block it),
+// then closes what the kernel left open and the clients.
+import { stat, writeFile } from 'node:fs/promises';
+import { FileApi } from '../client/file-api.js';
+import { MetaClient } from '../client/meta-client.js';
+import { MgmtdClient } from '../client/mgmtd-client.js';
+import { RoutingCache } from '../client/routing-cache.js';
+import { StorageClient } from '../client/storage-client.js';
+import { ThreeFsError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { CallerGroups } from './caller-groups.js';
+import type { FuseConfig } from './config.js';
+import { FuseOps } from './fuse-ops.js';
+import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
+import { createNativeSession, type NativeFuseSession } from './native-fuse.js';
+
+export interface RunningMount {
+  mountpoint: string;
+  ops: FuseOps;
+  stop(): Promise<void>;
+  /** Resolves when the kernel ended the session without stop() (e.g. fusermount3 -u). */
+  ended: Promise<void>;
+}
+
+/**
+ * The kernel caps a FUSE mount's readahead at its default (128 KiB) whatever max_readahead says;
+ * raising the mount's bdi setting lets sequential reads arrive as 1 MiB requests. Best effort
+ * (needs root): without it reads still work, in smaller requests.
+ */
+async function raiseReadahead(dev: number, bytes: number, log: Logger): Promise<void> {
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
+  const file = `/sys/class/bdi/${major}:${minor}/read_ahead_kb`;
+  try {
+    await writeFile(file, `${Math.floor(bytes / 1024)}\n`);
+  } catch (err) {
+    log.info(
+      { err, file },
+      'could not raise the readahead of the mount; reads use smaller requests',
+    );
+  }
+}
+
+export async function startMount(config: FuseConfig, log: Logger): Promise<RunningMount> {
+  await checkFuseAvailable();
+  const mountpoint = await checkMountPoint(config.mountpoint);
+  const token = config.token || undefined;
+  const mgmtd = new MgmtdClient({
+    addresses: config.mgmtd,
+    clusterId: config.clusterId,
+    token,
+    log,
+    name: 'fuse',
+    totalTimeoutMs: config.opTimeoutMs,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+  });
+  const routing = new RoutingCache(mgmtd, { refreshIntervalMs: config.routingRefreshMs, log });
+  const storage = new StorageClient({
+    routing,
+    clusterId: config.clusterId,
+    token,
+    log,
+    retryTotalMs: config.opTimeoutMs,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+  });
+  const meta = new MetaClient({
+    clusterId: config.clusterId,
+    token,
+    routing,
+    mgmtd,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+    totalTimeoutMs: config.opTimeoutMs,
+    log,
+  });
+  const closeClients = async () => {
+    routing.stop();
+    await Promise.allSettled([meta.close(), storage.close(), mgmtd.close()]);
+  };
+  let session: NativeFuseSession | undefined;
+  try {
+    await routing.refresh();
+    routing.start();
+    await meta.startSession();
+    const api = new FileApi({
+      meta,
+      storage,
+      log,
+      writeBufferBytes: config.writeBufferBytes,
+      flushDelayMs: config.flushDelayMs,
+      maxInFlightWrites: config.maxInFlightWrites,
+      lengthHintMs: config.lengthHintMs,
+    });
+    const ops = new FuseOps({
+      api,
+      groups: new CallerGroups(config.groupsCacheMs),
+      log,
+      attrTimeoutS: config.attrTimeoutS,
+      entryTimeoutS: config.entryTimeoutS,
+      negativeTimeoutS: config.negativeTimeoutS,
+      maxHandles: config.maxHandles,
+    });
+    let signalEnded!: () => void;
+    const ended = new Promise<void>((resolve) => (signalEnded = resolve));
+    ops.onEnded = () => signalEnded();
+    const native = createNativeSession((batch) => ops.dispatch(batch));
+    ops.attach(native);
+    native.mount({
+      mountpoint,
+      fsname: `threefs:${config.clusterId}`.replace(/[,\\]/g, '_'),
+      allowOther: config.allowOther,
+      debug: config.debug,
+      maxWrite: config.maxWrite,
+      maxReadahead: config.maxWrite,
+      maxBackground: config.maxBackground,
+    });
+    session = native;
+    const root = await stat(mountpoint); // answered by our own getattr: the mount works
+    if (root.ino !== 1)
+      throw new ThreeFsError('INTERNAL', `mount point shows inode ${root.ino}, not the root (1)`);
+    await raiseReadahead(root.dev, config.maxWrite, log);
+    let stopped = false;
+    return {
+      mountpoint,
+      ops,
+      ended,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        native.unmount();
+        await ops.closeAll();
+        await api.close();
+        await closeClients();
+      },
+    };
+  } catch (err) {
+    session?.unmount();
+    await closeClients();
+    throw err;
+  }
+}

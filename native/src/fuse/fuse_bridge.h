@@ -1,0 +1,150 @@
+// The libfuse3 side of the FUSE bridge: one session, one thread that reads requests from
+// /dev/fuse, low-level operation handlers that turn each request into a queued Request for JS
+// (they never block), and replies keyed by request id. A reply names an id, never a raw
+// fuse_req_t, so a late, repeated or post-interrupt reply from JS finds no entry and is dropped
+// instead of touching freed memory. No Node API here: fuse_addon.cc binds this to JS.
+#pragma once
+
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace threefs::fuse {
+
+// Operation codes shared with daemons/fuse/native-fuse.ts (keep in step).
+enum Op : uint32_t {
+  kLookup = 1,
+  kGetattr = 2,
+  kSetattr = 3,
+  kReadlink = 4,
+  kMknod = 5,
+  kMkdir = 6,
+  kUnlink = 7,
+  kRmdir = 8,
+  kSymlink = 9,
+  kRename = 10,
+  kLink = 11,
+  kOpen = 12,
+  kCreate = 13,
+  kRead = 14,
+  kWrite = 15,
+  kFlush = 16,
+  kRelease = 17,
+  kFsync = 18,
+  kOpendir = 19,
+  kReaddir = 20,
+  kReaddirplus = 21,
+  kReleasedir = 22,
+  kStatfs = 23,
+  kInterrupt = 100,  // a request JS holds was interrupted (id = that request)
+  kEnded = 101,      // the session loop ended (unmounted from outside, or the device failed)
+};
+
+// attrs arrays from JS: one row per inode.
+enum AttrField : int {
+  kAttrIno = 0,
+  kAttrMode,
+  kAttrNlink,
+  kAttrUid,
+  kAttrGid,
+  kAttrSize,
+  kAttrAtimeMs,
+  kAttrMtimeMs,
+  kAttrCtimeMs,
+  kAttrBlksize,
+  kAttrFields,
+};
+
+struct Request {
+  uint64_t id = 0;
+  uint32_t op = 0;
+  uint64_t ino = 0;   // the inode, or the parent directory for name operations
+  uint64_t ino2 = 0;  // rename/link: the new parent
+  uint64_t fh = 0;
+  int64_t offset = 0;
+  uint64_t size = 0;
+  uint32_t flags = 0;  // open flags, rename flags, setattr valid bits, fsync datasync
+  uint32_t mode = 0;
+  uint32_t uid = 0, gid = 0, pid = 0, umask = 0;
+  std::string name, name2;  // name (and new name / symlink target)
+  // setattr values (valid bits in flags)
+  uint64_t setSize = 0;
+  uint32_t setUid = 0, setGid = 0;
+  double setAtimeMs = 0, setMtimeMs = 0;
+  // write payload, handed to JS without another copy
+  char* data = nullptr;
+  ~Request() { delete[] data; }
+};
+
+struct MountOptions {
+  std::string mountpoint;
+  std::string fsname;
+  bool allowOther = false;
+  bool debug = false;
+  uint32_t maxWrite = 1 << 20;
+  uint32_t maxReadahead = 1 << 20;
+  uint32_t maxBackground = 64;
+};
+
+class Bridge {
+ public:
+  // Called (from a FUSE thread) when the queue goes from empty to non-empty.
+  using Wakeup = std::function<void()>;
+
+  explicit Bridge(Wakeup wakeup) : wakeup_(std::move(wakeup)) {}
+  ~Bridge();
+
+  // Creates the session, mounts and starts the loop thread; returns "" or an error message.
+  std::string Mount(const MountOptions& options);
+  // Stops the loop, fails requests JS still holds with EIO, unmounts and destroys the session.
+  void Unmount();
+
+  // Everything queued since the last call.
+  std::deque<std::unique_ptr<Request>> Drain();
+
+  // Takes the request out of the table; nullptr if it was already answered (or never existed).
+  fuse_req_t Claim(uint64_t id);
+
+  bool Mounted() const { return se_ != nullptr; }
+  uint64_t Forgets() const { return forgets_.load(); }
+  uint64_t Pending();
+
+  // libfuse callbacks use these.
+  void Submit(fuse_req_t req, std::unique_ptr<Request> request);
+  void OnInterrupt(uint64_t id);
+  void CountForgets(uint64_t n) { forgets_ += n; }
+  const MountOptions& Options() const { return options_; }
+
+ private:
+  void Loop();
+  void Push(std::unique_ptr<Request> request);
+
+  Wakeup wakeup_;
+  MountOptions options_;
+  fuse_session* se_ = nullptr;
+  int wakeFd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> forgets_{0};
+
+  std::mutex mutex_;  // guards everything below
+  uint64_t nextId_ = 1;
+  std::unordered_map<uint64_t, fuse_req_t> inFlight_;
+  std::deque<std::unique_ptr<Request>> queue_;
+};
+
+// A bound on requests JS may hold at once; beyond it new requests get EBUSY. The kernel's own
+// limits (max_background plus one per blocked caller) keep real loads far below it.
+constexpr size_t kMaxInFlight = 1 << 16;
+
+}  // namespace threefs::fuse
