@@ -338,7 +338,9 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
       for (;;) {
         info = await routingOf(client);
         const health = chainHealth(info);
-        if (health.total > 0 && health.healthy === health.total) break;
+        const settled =
+          !info.bootstrapping && info.targets.every((t) => t.localState === 'UPTODATE');
+        if (settled && health.total > 0 && health.healthy === health.total) break;
         if (Date.now() > deadline)
           throw new ThreeFsError(
             'DEADLINE_EXCEEDED',
@@ -349,7 +351,14 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
     } finally {
       await client.close();
     }
-    await launch('fuse', 'fuse', fuseConfig(mgmtdAddress, mountDir), mountDir, ports.status + 5);
+    say(`mounting at ${mountDir}...`);
+    await launch(
+      'fuse',
+      'fuse',
+      fuseConfig(mgmtdAddress, mountDir, ports.status + 5),
+      mountDir,
+      ports.status + 5,
+    );
   } catch (err) {
     say('startup failed; stopping what was started');
     await stopAll(record);
@@ -373,8 +382,17 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
 }
 
 /** The FUSE daemon's config (keys of daemons/fuse/config.ts). */
-function fuseConfig(mgmtdAddress: string, mountDir: string): Record<string, unknown> {
-  return { clusterId: CLUSTER_ID, mgmtd: [mgmtdAddress], mountPoint: mountDir };
+function fuseConfig(
+  mgmtdAddress: string,
+  mountDir: string,
+  statusPort: number,
+): Record<string, unknown> {
+  return {
+    clusterId: CLUSTER_ID,
+    mgmtd: [mgmtdAddress],
+    mountpoint: mountDir,
+    status: { port: statusPort },
+  };
 }
 
 async function stopAll(record: ClusterRecord): Promise<string[]> {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `threefs`: the command line. `threefs admin <command> [--flags]`; `threefs help`.
 import { adminCommands } from './admin.js';
+import { mountCommand } from '../fuse/mount-command.js';
 import { LocalFlags, localDown, localStatus, localUp } from './local-cluster.js';
 import {
   type Command,
@@ -16,7 +17,7 @@ function usage(): string {
   const local = Object.entries(localCommands)
     .map(([n, c]) => `  ${n.padEnd(20)} ${c.summary}`)
     .join('\n');
-  return `usage: threefs <admin|local> <command> [--flags]   (add --help for a command's flags)\n\nlocal commands:\n${local}\n\nadmin commands:\n${list}\n`;
+  return `usage: threefs <admin|local> <command> [--flags]\n       threefs mount <mgmtd-address[,more]> <dir> [--cluster-id ID] [--set key=value]   (add --help for a command's flags)\n\nlocal commands:\n${local}\n\nadmin commands:\n${list}\n`;
 }
 
 const localCommands = {
@@ -67,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     return group ? 0 : 2;
   }
   if (group === 'local') return runLocal(name, rest);
+  if (group === 'mount') return mountCommand(argv.slice(1));
   if (group !== 'admin') throw new UsageError(`unknown command '${group}' (try: threefs help)`);
   const command: Command | undefined = adminCommands.find((c) => c.name === name);
   if (!command)
