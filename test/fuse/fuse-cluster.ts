@@ -12,8 +12,11 @@ export class FuseTestCluster {
   fuse: DaemonProcess | undefined;
   mountpoint = '';
 
-  constructor(readonly name: string) {
-    this.meta = new MetaTestCluster(name);
+  constructor(
+    readonly name: string,
+    layout?: ConstructorParameters<typeof MetaTestCluster>[1],
+  ) {
+    this.meta = new MetaTestCluster(name, layout);
   }
 
   async start(fuseSettings: Record<string, string | number | boolean> = {}): Promise<void> {

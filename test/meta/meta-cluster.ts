@@ -6,7 +6,7 @@ import { MetaClient, type MetaUser } from '../../daemons/client/meta-client.js';
 import { openKvStore, kvConfig, type KvStore } from '../../daemons/common/kv/index.js';
 import { metaConfigSchema } from '../../daemons/meta/config.js';
 import { MetaServer } from '../../daemons/meta/meta-server.js';
-import { quietLog, TestCluster } from '../helpers/cluster.js';
+import { type ClusterSpec, quietLog, TestCluster } from '../helpers/cluster.js';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.js';
 
 export const GC_DELAY_MS = 300;
@@ -18,16 +18,14 @@ export class MetaTestCluster {
   readonly clients: MetaClient[] = [];
   private readonly stores: KvStore[] = [];
 
-  constructor(readonly name: string) {
-    this.base = MetaTestCluster.baseCluster(name);
-  }
-
-  private static baseCluster(name: string): TestCluster {
-    return new TestCluster({
-      name,
+  constructor(
+    readonly name: string,
+    layout: Pick<ClusterSpec, 'storageNodes' | 'chains'> = {
       storageNodes: [101],
       chains: [1, 2, 3, 4].map((chainId) => ({ chainId, nodes: [101] })),
-    });
+    },
+  ) {
+    this.base = new TestCluster({ name, ...layout });
   }
 
   get kvPath(): string {
@@ -53,21 +51,8 @@ export class MetaTestCluster {
     };
   }
 
-  /**
-   * TestCluster.start sometimes creates targets before mgmtd has processed the storage node's
-   * first heartbeat ("unknown node"); that race is in the shared helper, so start over (bounded).
-   */
   async start(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.base.start();
-        return;
-      } catch (err) {
-        await this.base.stop();
-        if (attempt >= 3 || !/unknown node/.test((err as Error).message)) throw err;
-        this.base = MetaTestCluster.baseCluster(this.name);
-      }
-    }
+    await this.base.start();
   }
 
   /** A meta server in this process. */
