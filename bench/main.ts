@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   placement: () => import('./placement.js'),
   engine: () => import('./engine.js'),
   storage: () => import('./storage.js'),
+  mount: () => import('./mount.js'),
   meta: () => import('./meta.js'),
   'fuse-dd': () => import('./fuse-dd.js'),
 };
