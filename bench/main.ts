@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   storage: () => import('./storage.js'),
   meta: () => import('./meta.js'),
   'fuse-dd': () => import('./fuse-dd.js'),
+  usrbio: () => import('./usrbio.js'),
 };
 
 const names = process.argv.slice(2);
