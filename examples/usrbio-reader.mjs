@@ -3,6 +3,7 @@
 // zero-copy ring API, and prints the rate. Run after `npm run build`:
 //   node examples/usrbio-reader.mjs /mnt/3fs/some-file [blockBytes=65536] [batch=32] [batches=100]
 import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { Usrbio } from '../dist/daemons/client/usrbio.js';
 
