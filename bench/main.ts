@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<unknown> }>>
   mount: () => import('./mount.js'),
   meta: () => import('./meta.js'),
   'fuse-dd': () => import('./fuse-dd.js'),
+  usrbio: () => import('./usrbio.js'),
 };
 
 const names = process.argv.slice(2);

@@ -35,6 +35,10 @@
       "sources": ["src/fuse/fuse_bridge.cc", "src/fuse/fuse_addon.cc"],
       "cflags_cc": ["<!@(pkg-config --cflags fuse3)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"]
+    },
+    {
+      "target_name": "threefs_usrbio",
+      "sources": ["src/usrbio/rings.cc", "src/usrbio/usrbio_addon.cc"]
     }
   ]
 }

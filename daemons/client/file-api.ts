@@ -141,6 +141,38 @@ export class FileHandle {
     );
   }
 
+  /**
+   * The storage read behind read(), for FileApi.readMany: what to read, after this client's
+   * buffered writes of the inode reached storage (so the read sees them).
+   */
+  async prepareRead(target: Buffer, position: number) {
+    this.check();
+    checkRange(position, target.length);
+    if (this.state.buffer) await this.state.buffer.flush();
+    const { layout, id } = this.state;
+    return { layout, inodeId: id, offset: position, target, fileLength: this.state.length };
+  }
+
+  /**
+   * Writes all of `data` at `position` straight to storage, past the write buffer, and resolves
+   * once the chain committed it (the USRBIO path: the caller's memory may be reused right after,
+   * and a completion means stored). Buffered writes of the inode go first so they land in order.
+   */
+  async writeThrough(data: Buffer, position: number): Promise<number> {
+    this.check();
+    if (!this.writable) throw new ThreeFsError('EBADF', 'file is not open for writing');
+    checkRange(position, data.length);
+    if (data.length === 0) return 0;
+    if (this.state.buffer) await this.state.buffer.flush();
+    const state = this.state;
+    state.localEnd = Math.max(state.localEnd, position + data.length);
+    const { chunkSize } = state.layout;
+    await state.coverChunk(this.api.meta, Math.floor((position + data.length - 1) / chunkSize));
+    await this.api.storage.writeFile(state.layout, state.id, position, data);
+    state.storedEnd = Math.max(state.storedEnd, position + data.length);
+    return data.length;
+  }
+
   /** Writes all of `data` at `position` (at the end with O_APPEND); returns data.length. */
   async write(data: Buffer, position: number): Promise<number> {
     this.check();
@@ -207,6 +239,18 @@ export class FileApi {
   async close(): Promise<void> {
     clearInterval(this.hintTimer);
     await this.sendHints();
+  }
+
+  /**
+   * Reads of many handles as one storage batch (per storage node one request); returns the bytes
+   * read per item, or throws for the whole batch.
+   */
+  async readMany(
+    items: ReadonlyArray<{ handle: FileHandle; target: Buffer; position: number }>,
+  ): Promise<number[]> {
+    const plans = [];
+    for (const item of items) plans.push(await item.handle.prepareRead(item.target, item.position));
+    return this.storage.readFilesInto(plans);
   }
 
   // ---- namespace ------------------------------------------------------------------------------

@@ -484,6 +484,49 @@ export class StorageClient {
   }
 
   /**
+   * Many readFileInto calls as one readChunks batch (the USRBIO path: a ring's batch of reads,
+   * possibly of several files, goes to each storage node as one request). Returns the bytes read
+   * per item; a failure fails the whole batch, as readChunks does.
+   */
+  async readFilesInto(
+    items: ReadonlyArray<{
+      layout: Layout;
+      inodeId: number;
+      offset: number;
+      target: Buffer;
+      fileLength: number;
+    }>,
+  ): Promise<number[]> {
+    const reads: ChunkRead[] = [];
+    const places: Array<{ item: number; bufferOffset: number; length: number }> = [];
+    const counts: number[] = [];
+    for (const [index, item] of items.entries()) {
+      const end = Math.min(item.offset + item.target.length, item.fileLength);
+      counts.push(Math.max(0, end - item.offset));
+      if (end <= item.offset) continue;
+      const stripe = await this.stripe(item.layout);
+      for (const p of splitIntoChunks(item.offset, end - item.offset, item.layout.chunkSize)) {
+        reads.push({
+          chainId: chainOfChunk(stripe, p.chunkIndex),
+          chunkId: chunkId(item.inodeId, p.chunkIndex),
+          offset: p.offset,
+          length: p.length,
+        });
+        places.push({ item: index, bufferOffset: p.bufferOffset, length: p.length });
+      }
+    }
+    const results = reads.length > 0 ? await this.readChunks(reads) : [];
+    results.forEach((data, i) => {
+      const place = places[i]!;
+      const target = items[place.item]!.target;
+      const got = data ? data.copy(target, place.bufferOffset, 0, place.length) : 0;
+      if (got < place.length)
+        target.fill(0, place.bufferOffset + got, place.bufferOffset + place.length);
+    });
+    return counts;
+  }
+
+  /**
    * Reads into the caller's buffer from `offset`, up to its length or the file's end; returns
    * the bytes read. Holes inside the file length are zero-filled; each byte is copied once, from
    * the reply payload into `target`.

@@ -1,6 +1,7 @@
 // The FUSE daemon's configuration. Kernel cache lifetimes default to 3FS's (brief §6.1: attr
 // and entry 30 s, negative 5 s); so do the write buffer (1 MiB) and max read/write (1 MiB).
 import { z } from 'zod';
+import { DEFAULT_USRBIO_DIR } from '../common/usrbio-protocol.js';
 
 const ms = (value: number, description: string) =>
   z.number().int().positive().default(value).describe(description);
@@ -55,6 +56,45 @@ export const fuseConfigSchema = z.object({
     .default(1 << 20)
     .describe('open files + dirs'),
   debug: z.boolean().default(false).describe('libfuse debug output on stderr'),
+  usrbio: z
+    .object({
+      enabled: z.boolean().default(true).describe('serve the zero-copy ring API (docs/usrbio.md)'),
+      dir: z
+        .string()
+        .min(1)
+        .default(DEFAULT_USRBIO_DIR)
+        .describe('directory of the control sockets (<st_dev of the mount>.sock)'),
+      maxSessions: z.number().int().min(1).max(4096).default(256).describe('programs at once'),
+      maxEntries: z
+        .number()
+        .int()
+        .min(1)
+        .max(4096)
+        .default(4096)
+        .describe('ring slots per program'),
+      maxRegionBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .max(2 ** 40)
+        .default(2 ** 34)
+        .describe('largest shared data region per program'),
+      maxIoBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .max(2 ** 30)
+        .default(64 * 1024 * 1024)
+        .describe('largest single read or write'),
+      maxFiles: z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20)
+        .default(4096)
+        .describe('files per program'),
+    })
+    .prefault({}),
   status: z
     .object({
       host: z.string().default('127.0.0.1'),

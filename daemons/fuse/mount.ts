@@ -15,10 +15,13 @@ import type { FuseConfig } from './config.js';
 import { FuseOps } from './fuse-ops.js';
 import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
 import { createNativeSession, type NativeFuseSession } from './native-fuse.js';
+import { type RunningUsrbioServer, startUsrbioServer } from './usrbio-server.js';
 
 export interface RunningMount {
   mountpoint: string;
   ops: FuseOps;
+  /** The zero-copy ring API's listener, when enabled. */
+  usrbio: RunningUsrbioServer | undefined;
   stop(): Promise<void>;
   /** Resolves when the kernel ended the session without stop() (e.g. fusermount3 -u). */
   ended: Promise<void>;
@@ -120,14 +123,33 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     if (root.ino !== 1)
       throw new ThreeFsError('INTERNAL', `mount point shows inode ${root.ino}, not the root (1)`);
     await raiseReadahead(root.dev, config.maxWrite, log);
+    const { enabled, dir, maxSessions, ...limits } = config.usrbio;
+    // Best effort, like the readahead: a mount by a user who cannot create the socket
+    // directory still serves POSIX I/O, and says why the ring API is missing.
+    const usrbio = enabled
+      ? await startUsrbioServer({
+          api,
+          mountDev: root.dev,
+          dir,
+          maxSessions,
+          limits,
+          groups: new CallerGroups(config.groupsCacheMs),
+          log,
+        }).catch((err: unknown) => {
+          log.warn({ err, dir }, 'usrbio is not available on this mount');
+          return undefined;
+        })
+      : undefined;
     let stopped = false;
     return {
       mountpoint,
       ops,
+      usrbio,
       ended,
       stop: async () => {
         if (stopped) return;
         stopped = true;
+        await usrbio?.stop();
         native.unmount();
         await ops.closeAll();
         await api.close();

@@ -1,0 +1,61 @@
+// Types of the USRBIO ring addon (native/src/usrbio), shared by the program side
+// (daemons/client/usrbio.ts) and the FUSE daemon (daemons/fuse/usrbio-session.ts). Op codes and
+// the row layout of take() mirror native/src/usrbio/{ring_layout.h,usrbio_addon.cc}.
+import { loadAddon } from './native.js';
+
+export const UsrbioOp = { read: 1, write: 2 } as const;
+export type UsrbioOpName = keyof typeof UsrbioOp;
+
+/** Numbers per SQE in DaemonRing.take(): op, file, fileOffset, length, bufOffset, userData, error. */
+export const TAKEN_FIELDS = 7;
+
+export interface ProgramRing {
+  /** The memfd holding the region (the daemon opens it through /proc/<pid>/fd). */
+  readonly fd: number;
+  /** The data area: one Buffer over the shared mapping. */
+  readonly data: Buffer;
+  /** Queues one SQE (invisible to the daemon until submit); false when the SQ is full. */
+  prepare(
+    op: number,
+    file: number,
+    fileOffset: number,
+    length: number,
+    bufOffset: number,
+    userData: number,
+  ): boolean;
+  /** Publishes the prepared SQEs; returns how many. */
+  submit(): number;
+  /** Published SQEs the daemon has not taken yet. */
+  unconsumed(): number;
+  /** Up to `max` completions as [userData, result, ...]. */
+  reap(max: number): Float64Array;
+}
+
+export interface DaemonRing {
+  readonly data: Buffer;
+  /** Up to `max` SQEs, TAKEN_FIELDS numbers each; null when the program broke its ring. */
+  take(max: number): Float64Array | null;
+  /** Free completion slots, or -1 when the program broke its ring. */
+  cqSpace(): number;
+  /** Publishes completions [userData, result, ...]; false when they do not fit. */
+  complete(pairs: Float64Array): boolean;
+}
+
+interface UsrbioAddon {
+  ProgramRing: new (entries: number, dataBytes: number) => ProgramRing;
+  DaemonRing: new (
+    pid: number,
+    fd: number,
+    entries: number,
+    dataBytes: number,
+    maxIoBytes: number,
+  ) => DaemonRing;
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
+  entriesLimit: number;
+}
+
+let addon: UsrbioAddon | undefined;
+export function usrbioAddon(): UsrbioAddon {
+  addon ??= loadAddon<UsrbioAddon>('threefs_usrbio');
+  return addon;
+}

@@ -1,0 +1,239 @@
+// USRBIO end to end: a real cluster, the FUSE daemon as its own process with its ring server,
+// and this test process as the program (plus a child program that dies mid-batch). Reads and
+// writes byte-exact against the same file through the mount, many in flight through a small ring
+// (backpressure, nothing lost), bad SQEs and bad registrations answered with errors while the
+// daemon keeps serving, and a program killed with I/O in flight.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type UsrbioCompletion, Usrbio } from '../../daemons/client/usrbio.js';
+import { UsrbioOp } from '../../daemons/common/usrbio-native.js';
+import { testDir } from '../helpers/cluster.js';
+import { FuseTestCluster } from '../fuse/fuse-cluster.js';
+import { RawRing } from './raw-ring.js';
+
+const MiB = 1024 * 1024;
+const { errno } = constants;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe('usrbio', () => {
+  const cluster = new FuseTestCluster('usrbio');
+  const socketDir = path.join(testDir('usrbio-sockets'), 'sock');
+  let content: Buffer;
+  let ring: Usrbio;
+
+  before(async () => {
+    mkdirSync(socketDir, { recursive: true });
+    await cluster.start({ 'usrbio.dir': socketDir, 'usrbio.maxIoBytes': 8 * MiB });
+    content = randomBytes(3 * MiB + 12_345);
+    await writeFile(cluster.path('data'), content);
+    ring = await Usrbio.open(cluster.mountpoint, { bytes: 32 * MiB, entries: 64, socketDir });
+  });
+  after(async () => {
+    ring?.close();
+    await cluster.stop();
+  });
+
+  it('reads a batch at random offsets byte-exact, across chunks and past the end', async () => {
+    const fh = await open(cluster.path('data'), 'r');
+    const file = await ring.registerFile(fh.fd);
+    const random = rng(1);
+    const ios = Array.from({ length: 48 }, (_, i) => {
+      const length = 1 + Math.floor(random() * 700_000);
+      const offset = Math.floor(random() * (content.length + 100_000));
+      return { offset, buffer: ring.data.subarray(i * 700_000, i * 700_000 + length) };
+    });
+    ios.forEach((io, i) => assert.ok(ring.prepare({ op: 'read', file, ...io, userData: i })));
+    assert.equal(ring.submit(), ios.length);
+    const done = await ring.wait(ios.length, 20_000);
+    assert.equal(done.length, ios.length);
+    for (const { userData, result, error } of done) {
+      const io = ios[userData]!;
+      const expected = content.subarray(io.offset, io.offset + io.buffer.length);
+      assert.equal(error, undefined);
+      assert.equal(result, expected.length, `read ${userData}`);
+      assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
+    }
+    await ring.unregisterFile(file);
+    await fh.close();
+  });
+
+  it('writes a batch that the mount then reads back byte-exact', async () => {
+    const size = 4 * MiB;
+    const mirror = Buffer.alloc(size);
+    const fh = await open(cluster.path('written'), 'w+');
+    await fh.truncate(size);
+    const file = await ring.registerFile(fh.fd, { write: true });
+    const pieces = Array.from({ length: 16 }, (_, i) => ({
+      offset: i * 256 * 1024 + (i % 3) * 1000,
+      data: randomBytes(200_000 + i * 1000),
+    }));
+    pieces.forEach((p, i) => {
+      const buffer = ring.buffer(p.data.length);
+      p.data.copy(buffer);
+      p.data.copy(mirror, p.offset);
+      assert.ok(ring.prepare({ op: 'write', file, offset: p.offset, buffer, userData: i }));
+    });
+    ring.submit();
+    const done = await ring.wait(pieces.length, 20_000);
+    for (const c of done) assert.equal(c.result, pieces[c.userData]!.data.length);
+    await ring.unregisterFile(file);
+    await fh.close();
+    assert.ok((await readFile(cluster.path('written'))).equals(mirror));
+  });
+
+  it('keeps many I/Os in flight through a small ring: backpressure, none lost', async () => {
+    const fh = await open(cluster.path('data'), 'r');
+    const file = await ring.registerFile(fh.fd);
+    const total = 1_000;
+    const size = 4096;
+    const random = rng(2);
+    const offsets = Array.from({ length: total }, () =>
+      Math.floor(random() * (content.length - size)),
+    );
+    const seen = new Set<number>();
+    let next = 0;
+    let refused = 0;
+    const started = Date.now();
+    while (seen.size < total && Date.now() - started < 60_000) {
+      while (next < total) {
+        const slot = next % 64;
+        const buffer = ring.data.subarray(slot * size, (slot + 1) * size);
+        if (!ring.prepare({ op: 'read', file, offset: offsets[next]!, buffer, userData: next })) {
+          refused++;
+          break;
+        }
+        next++;
+      }
+      ring.submit();
+      for (const c of await ring.wait(1, 10_000)) {
+        assert.equal(c.result, size);
+        const slot = c.userData % 64;
+        const got = ring.data.subarray(slot * size, (slot + 1) * size);
+        const want = content.subarray(offsets[c.userData]!, offsets[c.userData]! + size);
+        assert.ok(got.equals(want), `read ${c.userData}`);
+        assert.ok(!seen.has(c.userData), `completion ${c.userData} twice`);
+        seen.add(c.userData);
+      }
+    }
+    assert.equal(seen.size, total);
+    assert.ok(refused > 0, 'the ring never filled: the test did not exercise backpressure');
+    assert.equal(ring.space, ring.entries);
+    await ring.unregisterFile(file);
+    await fh.close();
+  });
+
+  it('answers bad SQEs with error completions and keeps serving', async () => {
+    const raw = new RawRing(16, 1 * MiB);
+    await raw.connect(cluster.mountpoint, socketDir);
+    raw.send(
+      `${JSON.stringify({ t: 'hello', req: 1, fd: raw.native.fd, entries: 16, dataBytes: MiB })}\n`,
+    );
+    assert.equal((await raw.reply()).ok, true);
+    const fh = await open(cluster.path('data'), 'r');
+    raw.send(`${JSON.stringify({ t: 'file', req: 2, fd: fh.fd, write: false })}\n`);
+    const reg = await raw.reply();
+    assert.equal(reg.ok, true);
+    const id = reg.id as number;
+    const bad: Array<[string, number[], number]> = [
+      ['unknown op', [7, id, 0, 4096, 0], -errno.EINVAL],
+      ['zero length', [UsrbioOp.read, id, 0, 0, 0], -errno.EINVAL],
+      ['huge length', [UsrbioOp.read, id, 0, 2 ** 40, 0], -errno.EINVAL],
+      ['past the region', [UsrbioOp.read, id, 0, 8192, MiB - 4096], -errno.EFAULT],
+      ['offset outside the region', [UsrbioOp.read, id, 0, 4096, 2 ** 40], -errno.EFAULT],
+      ['unknown file', [UsrbioOp.read, 999, 0, 4096, 0], -errno.EBADF],
+      ['write on a read-only file', [UsrbioOp.write, id, 0, 4096, 0], -errno.EBADF],
+      ['offset beyond 2^53', [UsrbioOp.read, id, 2 ** 53 - 1, 4096, 0], -errno.EFBIG],
+      ['good read', [UsrbioOp.read, id, 5000, 4096, 4096], 4096],
+    ];
+    bad.forEach(([, [op, file, off, len, buf]], i) =>
+      assert.ok(raw.native.prepare(op!, file!, off!, len!, buf!, i)),
+    );
+    raw.native.submit();
+    raw.send('{"t":"sq"}\n');
+    const done = new Map(await raw.completions(bad.length));
+    bad.forEach(([what, , expected], i) => assert.equal(done.get(i), expected, what));
+    assert.ok(raw.native.data.subarray(4096, 8192).equals(content.subarray(5000, 9096)));
+    raw.destroy();
+    await fh.close();
+  });
+
+  it('refuses bad registrations and drops a connection that breaks the protocol', async () => {
+    const outside = path.join(testDir('usrbio-outside'), 'f');
+    await writeFile(outside, 'x');
+    const other = await open(outside, 'r');
+    await assert.rejects(ring.registerFile(other.fd), { code: 'EINVAL' });
+    await other.close();
+    const ro = await open(cluster.path('data'), 'r');
+    await assert.rejects(ring.registerFile(ro.fd, { write: true }), { code: 'EBADF' });
+    await ro.close();
+    await assert.rejects(ring.registerFile(999_999), { code: 'EBADF' });
+
+    const unsealed = new RawRing(16, MiB);
+    await unsealed.connect(cluster.mountpoint, socketDir);
+    // A region of the wrong shape (and a descriptor that is not a sealed memfd) is refused.
+    unsealed.send(
+      `${JSON.stringify({ t: 'hello', req: 1, fd: 0, entries: 16, dataBytes: MiB })}\n`,
+    );
+    assert.equal((await unsealed.reply()).ok, false);
+    unsealed.send(
+      `${JSON.stringify({ t: 'hello', req: 2, fd: unsealed.native.fd, entries: 16, dataBytes: 2 * MiB })}\n`,
+    );
+    assert.equal((await unsealed.reply()).ok, false);
+    unsealed.send('this is not json\n');
+    await assert.rejects(unsealed.reply(5_000), /closed/);
+
+    const long = new RawRing(16, MiB);
+    await long.connect(cluster.mountpoint, socketDir);
+    long.send('x'.repeat(10_000));
+    await assert.rejects(long.reply(5_000), /closed/);
+    await readAgain(ring, cluster.path('data'), content);
+  });
+
+  it('stays healthy when a program dies with a batch in flight', async () => {
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dying-program.js');
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(
+        process.execPath,
+        [script, cluster.mountpoint, socketDir, cluster.path('data')],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      for await (const line of createInterface({ input: child.stdout! }))
+        if (line === 'submitted') break;
+      child.kill('SIGKILL');
+      await exited;
+    }
+    assert.equal(cluster.fuse?.proc.exitCode, null, 'the FUSE daemon exited');
+    await readAgain(ring, cluster.path('data'), content);
+    assert.ok((await readFile(cluster.path('data'))).equals(content));
+  });
+});
+
+/** One more read through the ring, checked: the daemon still serves. */
+async function readAgain(ring: Usrbio, file: string, content: Buffer): Promise<void> {
+  const fh = await open(file, 'r');
+  const registered = await ring.registerFile(fh.fd);
+  const buffer = ring.data.subarray(0, 65_536);
+  assert.ok(ring.prepare({ op: 'read', file: registered, offset: 1000, buffer, userData: 77 }));
+  ring.submit();
+  const [done] = (await ring.wait(1, 10_000)) as [UsrbioCompletion?];
+  assert.equal(done?.result, 65_536);
+  assert.ok(buffer.equals(content.subarray(1000, 1000 + 65_536)));
+  await ring.unregisterFile(registered);
+  await fh.close();
+}
