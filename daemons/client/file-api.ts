@@ -293,7 +293,11 @@ export class FileApi {
   }
 
   async link(inode: number, where: PathAt | string, user: MetaUser): Promise<Attrs> {
-    return (await this.meta.call('hardLink', { inode, at: at(where) }, user)).attrs;
+    // The kernel takes the reply's size as the file's size (appends go there): include what this
+    // client wrote but meta may not know yet, as stat does.
+    return this.withLocalLength(
+      (await this.meta.call('hardLink', { inode, at: at(where) }, user)).attrs,
+    );
   }
 
   async readlink(inode: number, user: MetaUser): Promise<string> {
