@@ -1,17 +1,29 @@
 // Metadata benchmark: create, stat, readdir and unlink of BENCH_FILES (20,000) files in one
 // directory and spread over 100 directories, through the RPC to a real meta process (embedded KV,
 // every acknowledged create durable: LMDB group commit with fdatasync), with 1 and 4 concurrent
-// clients; printed beside the same workload on the local disk's own file system in the same run.
-// `node dist/bench/meta.js`; results in bench/results/meta.json.
+// clients; printed beside the same workload on the local disk's own file system in the same run,
+// and beside the machine's limits for it (bench/meta-limits.ts): the RPC echo floor with the same
+// clients (bounds stat), the bare-LMDB durable-commit ceiling with as many committers (bounds
+// create and unlink) and the disk's fdatasync rate. `node dist/bench/meta.js`; results in
+// bench/results/meta.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MetaClient } from '../daemons/client/meta-client.js';
 import { quietLog } from '../test/helpers/cluster.js';
 import { MetaTestCluster } from '../test/meta/meta-cluster.js';
+import { diskFdatasyncRate, lmdbCommitCeiling, rpcEchoFloor } from './meta-limits.js';
 
 const FILES = Number(process.env.BENCH_FILES ?? 20_000);
 const DIRS = 100;
+
+/** The machine's limits with a given number of clients, measured in the same run. */
+interface Limits {
+  clients: number;
+  rpcEchoPerSec: number;
+  lmdbDurableTxnPerSec: number;
+  lmdbCommitsPerSec: number;
+}
 
 interface Row {
   target: 'meta-rpc' | 'local-fs';
@@ -106,7 +118,10 @@ export async function run(): Promise<Row[]> {
   const proc = await cluster.startProcess(31);
   const address = proc.ready.address as string;
   const rows: Row[] = [];
+  const limits: Limits[] = [];
+  let fdatasyncPerSec = 0;
   try {
+    fdatasyncPerSec = diskFdatasyncRate(path.join(cluster.base.dir, 'fsync-probe'));
     for (const clients of [1, 4]) {
       const metas = Array.from(
         { length: clients },
@@ -131,6 +146,18 @@ export async function run(): Promise<Row[]> {
         console.log(`${layout}, ${clients} client(s): meta`, meta, 'local', local);
       }
       await Promise.all(metas.map((m) => m.close()));
+      const rpcEchoPerSec = await rpcEchoFloor(address, 'bench-meta', clients, FILES);
+      const ceiling = await lmdbCommitCeiling(
+        path.join(cluster.base.dir, `lmdb-ceiling-${clients}`),
+        clients,
+        Math.min(FILES, 5_000),
+      );
+      limits.push({
+        clients,
+        rpcEchoPerSec,
+        lmdbDurableTxnPerSec: ceiling.txnPerSec,
+        lmdbCommitsPerSec: ceiling.commitsPerSec,
+      });
     }
   } finally {
     await cluster.stop();
@@ -147,10 +174,20 @@ export async function run(): Promise<Row[]> {
       `${m.layout.padEnd(8)} ${m.clients}c  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
     );
   }
+  console.log(`\nmachine limits in this run (disk: ${fdatasyncPerSec} fdatasync/s, 4 KiB):`);
+  for (const l of limits) {
+    const best = (k: 'createPerSec' | 'statPerSec') =>
+      Math.max(...metaRows.filter((m) => m.clients === l.clients).map((m) => m[k]));
+    console.log(
+      `${l.clients}c  RPC echo ${l.rpcEchoPerSec}/s (best stat/echo ${(best('statPerSec') / l.rpcEchoPerSec).toFixed(3)})` +
+        `  bare LMDB durable txns ${l.lmdbDurableTxnPerSec}/s in ${l.lmdbCommitsPerSec} commits/s` +
+        ` (best create/LMDB ${(best('createPerSec') / l.lmdbDurableTxnPerSec).toFixed(3)})`,
+    );
+  }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     'bench/results/meta.json',
-    `${JSON.stringify({ files: FILES, dirs: DIRS, rows }, null, 2)}\n`,
+    `${JSON.stringify({ files: FILES, dirs: DIRS, fdatasyncPerSec, limits, rows }, null, 2)}\n`,
   );
   return rows;
 }

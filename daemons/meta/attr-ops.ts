@@ -4,9 +4,9 @@ import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
 import { keyAfter } from '../common/kv/index.js';
 import type { MetaMethods, MetaRequestHeader } from '../common/services/meta.js';
-import { callerOf, inTxn, type NamespaceContext } from './context.js';
-import { decodeInode, type InodeRecord, toAttrs, unpackValue } from './inode.js';
-import { dentryKey, dentryRange, inodeKey } from './keys.js';
+import { callerOf, inReadTxn, inTxn, type NamespaceContext } from './context.js';
+import { type InodeRecord, toAttrs, unpackValue } from './inode.js';
+import { dentryKey, dentryRange } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
 import { chmodResult, chownResult, isRoot, mayAccess, R_OK, W_OK } from './permissions.js';
 import { lookup } from './resolve.js';
@@ -20,7 +20,7 @@ async function attrsOf(mt: MetaTxn, inode: InodeRecord) {
 
 export async function stat(ctx: NamespaceContext, h: MetaRequestHeader, req: Req<'stat'>) {
   const caller = callerOf(h);
-  return inTxn(ctx, async (mt) => {
+  return inReadTxn(ctx, async (mt) => {
     let inode: InodeRecord;
     if (req.at !== undefined) inode = await lookup(mt, caller, req.at, req.follow);
     else if (req.inode !== undefined) inode = await mt.requireInode(req.inode);
@@ -34,7 +34,7 @@ export async function batchStat(
   _h: MetaRequestHeader,
   req: Req<'batchStat'>,
 ) {
-  return inTxn(ctx, async (mt) => {
+  return inReadTxn(ctx, async (mt) => {
     const out = [];
     for (const id of req.inodes) {
       const inode = await mt.inode(id);
@@ -46,7 +46,7 @@ export async function batchStat(
 
 export async function list(ctx: NamespaceContext, h: MetaRequestHeader, req: Req<'list'>) {
   const caller = callerOf(h);
-  return inTxn(ctx, async (mt) => {
+  return inReadTxn(ctx, async (mt) => {
     const dir = await mt.requireDir(req.inode);
     if (!mayAccess(dir, caller, R_OK, true))
       throw new ThreeFsError('EACCES', `no read permission on directory ${dir.id}`);
@@ -62,11 +62,8 @@ export async function list(ctx: NamespaceContext, h: MetaRequestHeader, req: Req
       const name = row.key.subarray(prefixBytes).toString('utf8');
       let attrs;
       if (req.withAttrs) {
-        const value = await mt.tx.snapshot.get(inodeKey(d.id));
-        if (value) {
-          const inode = decodeInode(value, d.id);
-          attrs = toAttrs(inode, inode.type === 'dir' ? await mt.dirMtime(inode.id) : 0);
-        }
+        const inode = await mt.inode(d.id);
+        if (inode) attrs = await attrsOf(mt, inode);
       }
       entries.push({ name, id: d.id, type: d.type, attrs });
     }
@@ -133,7 +130,7 @@ const UNLIMITED_INODES = 2 ** 32;
 
 export async function statFs(ctx: NamespaceContext, _h: MetaRequestHeader, req: Req<'statFs'>) {
   const cluster = await ctx.clusterSpace();
-  return inTxn(ctx, async (mt) => {
+  return inReadTxn(ctx, async (mt) => {
     const inode = await mt.requireInode(req.inode);
     const rootId = nearestQuotaRoot(inode);
     const root = rootId === undefined ? undefined : await mt.inode(rootId);
@@ -178,7 +175,7 @@ export async function setQuota(ctx: NamespaceContext, h: MetaRequestHeader, req:
 }
 
 export async function getQuota(ctx: NamespaceContext, _h: MetaRequestHeader, req: Req<'getQuota'>) {
-  return inTxn(ctx, async (mt) => {
+  return inReadTxn(ctx, async (mt) => {
     const dir = await mt.requireDir(req.inode);
     if (!dir.quota) throw new ThreeFsError('ENOENT', `directory ${dir.id} has no quota`);
     const usage = await mt.quotaUsage(dir.id);

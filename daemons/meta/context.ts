@@ -8,6 +8,7 @@ import type { MetaRequestHeader } from '../common/services/meta.js';
 import type { ChainAllocator } from './chain-allocator.js';
 import type { FileChunks } from './file-chunks.js';
 import type { InodeIdAllocator } from './inode-id-allocator.js';
+import type { DecodedInodeCache } from './inode-cache.js';
 import { MetaTxn } from './meta-txn.js';
 import type { Caller } from './permissions.js';
 import { checkQuota } from './quota-rules.js';
@@ -28,6 +29,8 @@ export interface NamespaceContext {
   /** How long a remove/rename result is kept for retries of the same request id. */
   idempotencyTtlMs: number;
   now: () => number;
+  /** Decoded inode records shared by this server's transactions (checked against the bytes read). */
+  decoded?: DecodedInodeCache;
 }
 
 export function callerOf(header: MetaRequestHeader): Caller {
@@ -36,7 +39,17 @@ export function callerOf(header: MetaRequestHeader): Caller {
 
 /** Runs one serializable transaction (retried on conflict) with a fresh MetaTxn per attempt. */
 export function inTxn<T>(ctx: NamespaceContext, fn: (mt: MetaTxn) => Promise<T>): Promise<T> {
-  return ctx.kv.run((tx) => fn(new MetaTxn(tx, ctx.now())));
+  return ctx.kv.run((tx) => fn(new MetaTxn(tx, ctx.now(), { decoded: ctx.decoded })));
+}
+
+/**
+ * Runs a read-only operation (stat, list) at one consistent snapshot: no read set, no commit
+ * check, no conflicts (a write inside it is an INTERNAL error).
+ */
+export function inReadTxn<T>(ctx: NamespaceContext, fn: (mt: MetaTxn) => Promise<T>): Promise<T> {
+  return ctx.kv.run((tx) =>
+    fn(new MetaTxn(tx, ctx.now(), { readOnly: true, decoded: ctx.decoded })),
+  );
 }
 
 export function chainTable(ctx: NamespaceContext, tableId: number, version = 0): ChainTableVersion {

@@ -10,7 +10,13 @@ import type { MgmtdClient } from '../client/mgmtd-client.js';
 import type { RoutingCache } from '../client/routing-cache.js';
 import type { KvStore } from '../common/kv/index.js';
 import type { Logger } from '../common/log.js';
-import { type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
+import {
+  CoreService,
+  coreHandlers,
+  type Handlers,
+  RpcClientPool,
+  RpcServer,
+} from '../common/rpc/index.js';
 import { MetaService } from '../common/services/meta.js';
 import * as attrOps from './attr-ops.js';
 import { ChainAllocator } from './chain-allocator.js';
@@ -21,6 +27,7 @@ import * as createOps from './create-ops.js';
 import type { FileChunks } from './file-chunks.js';
 import { GcWorker } from './gc-worker.js';
 import { InodeIdAllocator } from './inode-id-allocator.js';
+import { DecodedInodeCache } from './inode-cache.js';
 import * as openOps from './open-ops.js';
 import { remove } from './remove-ops.js';
 import { rename } from './rename-op.js';
@@ -72,6 +79,7 @@ export class MetaServer {
       gcDelayMs: config.gc.delayMs,
       idempotencyTtlMs: config.idempotencyTtlMs,
       now: Date.now,
+      decoded: new DecodedInodeCache(),
     };
     this.gc = new GcWorker({
       ctx: this.ctx,
@@ -97,6 +105,8 @@ export class MetaServer {
       log,
       registry: options.registry,
     });
+    // Core.echo: liveness checks, and the RPC floor the meta benchmark measures beside meta calls.
+    this.rpc.register(CoreService, coreHandlers);
     this.rpc.register(MetaService, this.handlers());
   }
 

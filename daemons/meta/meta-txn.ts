@@ -1,10 +1,13 @@
 // One metadata transaction's view of the namespace: typed reads and writes of inodes, dentries,
 // directory times and quota counters over a KV transaction, with the inodes read so far cached so
-// an operation can look at one inode several times without decoding it again. Every read here is
-// a conflict-tracked read: decisions made on it stay true at commit (serializable).
+// an operation can look at one inode several times without decoding it again. In a read-write
+// transaction every read is conflict-tracked: decisions made on it stay true at commit
+// (serializable). A read-only transaction (stat, list) reads its snapshot without tracking: it
+// commits nothing, so it is serializable at its snapshot and a read set would be pure overhead.
 import { ThreeFsError } from '../common/errors.js';
-import { decodeInt64LE, type Transaction } from '../common/kv/index.js';
+import { decodeInt64LE, type ReadView, type Transaction } from '../common/kv/index.js';
 import { decodeInode, encodeInode, type InodeRecord, packValue, unpackValue } from './inode.js';
+import type { DecodedInodeCache } from './inode-cache.js';
 import {
   dentryKey,
   dentryRange,
@@ -19,19 +22,38 @@ export interface Dentry {
   type: InodeRecord['type'];
 }
 
+export interface MetaTxnOptions {
+  /** Reads without conflict tracking, and no writes (an INTERNAL error if one is tried). */
+  readOnly?: boolean;
+  /** Decoded records shared across transactions, checked against the bytes read. */
+  decoded?: DecodedInodeCache;
+}
+
 export class MetaTxn {
   private readonly inodes = new Map<number, InodeRecord | null>();
+  /** Where reads go: the transaction itself, or its snapshot view when read-only. */
+  private readonly reads: ReadView;
+  readonly readOnly: boolean;
+  private readonly decoded: DecodedInodeCache | undefined;
 
   constructor(
     readonly tx: Transaction,
     readonly now: number,
-  ) {}
+    options: MetaTxnOptions = {},
+  ) {
+    this.readOnly = options.readOnly === true;
+    this.reads = this.readOnly ? tx.snapshot : tx;
+    this.decoded = options.decoded;
+  }
 
   async inode(id: number): Promise<InodeRecord | undefined> {
     const cached = this.inodes.get(id);
     if (cached !== undefined) return cached ?? undefined;
-    const value = await this.tx.get(inodeKey(id));
-    const inode = value === undefined ? undefined : decodeInode(value, id);
+    const value = await this.reads.get(inodeKey(id));
+    let inode: InodeRecord | undefined;
+    if (value !== undefined) {
+      inode = this.decoded ? this.decoded.decode(id, value) : decodeInode(value, id);
+    }
     this.inodes.set(id, inode ?? null);
     return inode;
   }
@@ -50,17 +72,19 @@ export class MetaTxn {
   }
 
   putInode(inode: InodeRecord): void {
+    this.checkWritable();
     this.inodes.set(inode.id, inode);
     this.tx.set(inodeKey(inode.id), encodeInode(inode));
   }
 
   deleteInode(id: number): void {
+    this.checkWritable();
     this.inodes.set(id, null);
     this.tx.clear(inodeKey(id));
   }
 
   async dentry(parent: number, name: string): Promise<Dentry | undefined> {
-    const value = await this.tx.get(dentryKey(parent, name));
+    const value = await this.reads.get(dentryKey(parent, name));
     if (value === undefined) return undefined;
     const d = unpackValue(value) as Partial<Dentry>;
     if (typeof d?.id !== 'number' || typeof d.type !== 'string') {
@@ -70,17 +94,19 @@ export class MetaTxn {
   }
 
   putDentry(parent: number, name: string, entry: Dentry): void {
+    this.checkWritable();
     this.tx.set(dentryKey(parent, name), packValue({ id: entry.id, type: entry.type }));
   }
 
   clearDentry(parent: number, name: string): void {
+    this.checkWritable();
     this.tx.clear(dentryKey(parent, name));
   }
 
   /** Whether a directory has no entries (a conflict with any concurrent insert into it). */
   async isEmptyDir(id: number): Promise<boolean> {
     const { begin, end } = dentryRange(id);
-    return (await this.tx.getRange(begin, end, { limit: 1 })).length === 0;
+    return (await this.reads.getRange(begin, end, { limit: 1 })).length === 0;
   }
 
   /**
@@ -88,6 +114,7 @@ export class MetaTxn {
    * creates in one directory would otherwise all read-modify-write its inode and conflict.
    */
   touchDir(id: number): void {
+    this.checkWritable();
     this.tx.set(dirTimesKey(id), packValue(this.now));
   }
 
@@ -99,17 +126,23 @@ export class MetaTxn {
 
   async quotaUsage(root: number): Promise<{ bytes: number; inodes: number }> {
     const [bytes, inodes] = await Promise.all([
-      this.tx.get(quotaBytesKey(root)),
-      this.tx.get(quotaInodesKey(root)),
+      this.reads.get(quotaBytesKey(root)),
+      this.reads.get(quotaInodesKey(root)),
     ]);
     return { bytes: Number(decodeInt64LE(bytes)), inodes: Number(decodeInt64LE(inodes)) };
   }
 
   /** Adds to the usage of each quota root (atomic adds: concurrent updates never conflict). */
   addUsage(roots: readonly number[], bytes: number, inodes: number): void {
+    this.checkWritable();
     for (const root of roots) {
       if (bytes !== 0) this.tx.add(quotaBytesKey(root), BigInt(bytes));
       if (inodes !== 0) this.tx.add(quotaInodesKey(root), BigInt(inodes));
     }
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly)
+      throw new ThreeFsError('INTERNAL', 'a write in a read-only meta transaction');
   }
 }

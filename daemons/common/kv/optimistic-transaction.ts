@@ -145,7 +145,8 @@ export class OptimisticTransaction implements Transaction {
   private async read(key: Uint8Array, conflict: boolean): Promise<Buffer | undefined> {
     this.checkUsable();
     this.checkKey(key);
-    const pending = this.overlay.pointAt(key);
+    // Most reads come before any write: skip the overlay's key encoding when it holds nothing.
+    const pending = this.overlay.isEmpty ? undefined : this.overlay.pointAt(key);
     if (pending?.kind === 'set') return pending.value;
     if (pending?.kind === 'clear') return undefined;
     if (pending === undefined && this.overlay.isRangeCleared(key)) return undefined;

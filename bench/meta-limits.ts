@@ -1,0 +1,118 @@
+// The machine's own limits for the metadata benchmark, measured in the same run so meta's figures
+// can be read as ratios: (1) the RPC floor, Core.echo round trips to the same meta process with the
+// same number of sequential clients (a stat can never beat it); (2) the durable-commit ceiling,
+// bare LMDB with the KV store's own sync options and N sequential committers each writing five
+// random keys per transaction (a create can never beat it); (3) the disk's fdatasync rate. Every
+// loop is bounded by a count and a time.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { open } from 'lmdb';
+import { CoreService, RpcClient } from '../daemons/common/rpc/index.js';
+import { quietLog } from '../test/helpers/cluster.js';
+
+/** Runs `worker` on `clients` sequential workers until `total` calls or `maxMs`; calls per second. */
+async function rate(
+  clients: number,
+  total: number,
+  maxMs: number,
+  once: (client: number) => Promise<unknown>,
+): Promise<number> {
+  let started = 0;
+  let finished = 0;
+  const t0 = performance.now();
+  const until = t0 + maxMs;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (started < total && performance.now() < until) {
+        started++;
+        await once(c);
+        finished++;
+      }
+    }),
+  );
+  return Math.round(finished / ((performance.now() - t0) / 1000));
+}
+
+/** Core.echo round trips per second with `clients` connections, one call in flight on each. */
+export async function rpcEchoFloor(
+  address: string,
+  clusterId: string,
+  clients: number,
+  calls: number,
+): Promise<number> {
+  const rpcs = Array.from(
+    { length: clients },
+    () => new RpcClient({ address, clusterId, log: quietLog }),
+  );
+  try {
+    const echo = (c: number) => rpcs[c]!.call(CoreService.methods.echo, { message: 'ping' });
+    await rate(clients, clients * 200, 2_000, echo); // connect and warm up
+    return await rate(clients, calls, 20_000, echo);
+  } finally {
+    await Promise.all(rpcs.map((r) => r.close()));
+  }
+}
+
+export interface CommitCeiling {
+  txnPerSec: number;
+  /** LMDB commits (one fdatasync each) per second. */
+  commitsPerSec: number;
+}
+
+/**
+ * Durable transactions per second with `committers` sequential committers on bare LMDB, opened
+ * as the embedded KV store opens it (overlappingSync off, no noSync): commits queued while one
+ * is syncing share the next one.
+ */
+export async function lmdbCommitCeiling(
+  dir: string,
+  committers: number,
+  txns: number,
+): Promise<CommitCeiling> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const db = open<Buffer, Buffer>({
+    path: dir,
+    keyEncoding: 'binary',
+    encoding: 'binary',
+    overlappingSync: false,
+    noSync: false,
+  });
+  try {
+    const before = (db.getStats() as { lastTxnId: number }).lastTxnId;
+    const t0 = performance.now();
+    const txnPerSec = await rate(committers, txns, 20_000, () =>
+      db.childTransaction(() => {
+        for (let k = 0; k < 5; k++) db.putSync(randomBytes(16), randomBytes(120));
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const commits = (db.getStats() as { lastTxnId: number }).lastTxnId - before;
+    return { txnPerSec, commitsPerSec: Math.round(commits / seconds) };
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** 4 KiB write + fdatasync per second on one file in `dir` (at most 2 s, 20,000 syncs). */
+export function diskFdatasyncRate(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'fdatasync-probe');
+  const fd = openSync(file, 'w');
+  const block = Buffer.alloc(4_096, 1);
+  let count = 0;
+  const t0 = performance.now();
+  try {
+    while (performance.now() - t0 < 2_000 && count < 20_000) {
+      writeSync(fd, block, 0, block.length, (count % 256) * block.length);
+      fdatasyncSync(fd);
+      count++;
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file);
+  }
+  return Math.round(count / ((performance.now() - t0) / 1000));
+}

@@ -1,0 +1,69 @@
+// Decoded inode records shared across transactions, so the hot path (a path walk decodes every
+// directory on the way, every stat) does not MessagePack-decode the same directory inodes again
+// and again. It is a decode cache, not a data cache: every lookup still reads the value from the
+// KV store inside the transaction, and a cached record is returned only when the stored bytes
+// are identical to the bytes it was decoded from. Other meta servers writing the same store can
+// therefore never make it stale. Records handed out are deeply frozen: they are shared.
+import { ThreeFsError } from '../common/errors.js';
+import { decodeInode, type InodeRecord } from './inode.js';
+
+interface Entry {
+  bytes: Buffer;
+  record: InodeRecord;
+}
+
+/** Default bound: directory inodes of a busy namespace plus recently touched files (~1–2 MB). */
+export const DEFAULT_DECODED_INODES = 8_192;
+
+/** Freezes a decoded record and everything it holds (layout, chain ids, quota roots, quota). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value as Record<string, unknown>)) deepFreeze(inner);
+  }
+  return value;
+}
+
+export class DecodedInodeCache {
+  private readonly entries = new Map<number, Entry>();
+  /** Lookups answered without decoding, and decodes; for tests and diagnosis. */
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly maxEntries = DEFAULT_DECODED_INODES) {
+    if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0)) {
+      throw new ThreeFsError('INTERNAL', `decoded inode cache bound ${maxEntries} is not positive`);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The record stored as `value` under inode `id` (frozen; spread it to change it). */
+  decode(id: number, value: Uint8Array): InodeRecord {
+    const cached = this.entries.get(id);
+    if (cached !== undefined && cached.bytes.equals(value)) {
+      this.hits++;
+      return cached.record;
+    }
+    this.misses++;
+    const record = deepFreeze(decodeInode(value, id));
+    // Re-inserting moves the id to the back of the Map's order: eviction takes the oldest.
+    this.entries.delete(id);
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+    this.entries.set(id, { bytes: Buffer.from(value), record });
+    if (this.entries.size > this.maxEntries) {
+      throw new ThreeFsError('INTERNAL', 'decoded inode cache grew past its bound');
+    }
+    return record;
+  }
+
+  /** Drops a record (the inode was deleted); a later decode of new bytes replaces it anyway. */
+  forget(id: number): void {
+    this.entries.delete(id);
+  }
+}

@@ -1,0 +1,125 @@
+// The read path's shortcuts, row by row: the decoded-inode cache (a record is reused only for
+// identical bytes, bounded, deeply frozen) and read-only meta transactions (snapshot reads that
+// never conflict, writes refused) over a real embedded KV store.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ThreeFsError } from '../../daemons/common/errors.js';
+import { kvConfig } from '../../daemons/common/kv/config.js';
+import { openKvStore } from '../../daemons/common/kv/open.js';
+import { decodeInode, encodeInode, type InodeRecord } from '../../daemons/meta/inode.js';
+import { DecodedInodeCache } from '../../daemons/meta/inode-cache.js';
+import { MetaTxn } from '../../daemons/meta/meta-txn.js';
+
+function dirInode(id: number, mode = 0o755): InodeRecord {
+  return {
+    id,
+    type: 'dir',
+    mode,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    atimeMs: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+    length: 0,
+    truncateVer: 0,
+    dynStripe: 0,
+    parent: 1,
+    name: `d${id}`,
+    quotaRoots: [7],
+    layout: {
+      chainTableId: 1,
+      chainTableVersion: 0,
+      chunkSize: 1 << 20,
+      stripeSize: 2,
+      chains: { kind: 'list', chainIds: [3, 4] },
+    },
+  };
+}
+
+const internal = (err: unknown) => err instanceof ThreeFsError && err.code === 'INTERNAL';
+
+describe('decoded inode cache', () => {
+  it('reuses a record only while the stored bytes are identical', () => {
+    const cache = new DecodedInodeCache(16);
+    const bytes = encodeInode(dirInode(4096));
+    const first = cache.decode(4096, bytes);
+    assert.deepEqual(first, decodeInode(bytes, 4096));
+    assert.equal(cache.decode(4096, Buffer.from(bytes)), first, 'same bytes: same record');
+    assert.deepEqual([cache.hits, cache.misses], [1, 1]);
+    const changed = cache.decode(4096, encodeInode(dirInode(4096, 0o700)));
+    assert.notEqual(changed, first);
+    assert.equal(changed.mode, 0o700, 'changed bytes: decoded again, never the stale record');
+    assert.deepEqual([cache.hits, cache.misses], [1, 2]);
+  });
+
+  it('hands out deeply frozen records, so no caller can change a shared one', () => {
+    const record = new DecodedInodeCache(4).decode(4097, encodeInode(dirInode(4097)));
+    for (const part of [record, record.layout, record.layout?.chains, record.quotaRoots]) {
+      assert.ok(Object.isFrozen(part));
+    }
+    assert.throws(() => {
+      (record as { mode: number }).mode = 0;
+    }, TypeError);
+    assert.throws(() => record.quotaRoots.push(8), TypeError);
+    assert.equal({ ...record, mode: 0o700 }.mode, 0o700, 'a spread copy is an ordinary object');
+  });
+
+  it('stays within its bound, evicting the record used least recently', () => {
+    const cache = new DecodedInodeCache(2);
+    const bytes = (id: number) => encodeInode(dirInode(id));
+    cache.decode(1, bytes(1));
+    cache.decode(2, bytes(2));
+    cache.decode(3, bytes(3));
+    assert.equal(cache.size, 2);
+    cache.decode(3, bytes(3));
+    cache.decode(2, bytes(2));
+    assert.equal(cache.hits, 2, 'ids 2 and 3 kept');
+    cache.decode(1, bytes(1));
+    assert.equal(cache.misses, 4, 'id 1 was evicted');
+    assert.equal(cache.size, 2);
+  });
+
+  it('refuses undecodable or mismatched bytes and a bound that is not positive', () => {
+    const cache = new DecodedInodeCache(4);
+    assert.throws(() => cache.decode(5, Buffer.from([0xc1])), internal);
+    assert.throws(() => cache.decode(5, encodeInode(dirInode(6))), internal, 'id mismatch');
+    assert.equal(cache.size, 0);
+    assert.throws(() => new DecodedInodeCache(0), internal);
+  });
+});
+
+describe('read-only meta transactions', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'meta-read-path-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('read a snapshot without conflicts where a tracked read would conflict, and refuse writes', async () => {
+    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv') }));
+    try {
+      const cache = new DecodedInodeCache();
+      await kv.run(async (tx) => new MetaTxn(tx, 1).putInode(dirInode(4100)));
+      const readOnly = new MetaTxn(kv.createTransaction(), 2, { readOnly: true, decoded: cache });
+      const tracked = new MetaTxn(kv.createTransaction(), 2, { decoded: cache });
+      assert.equal((await readOnly.requireDir(4100)).mode, 0o755);
+      assert.equal((await tracked.requireDir(4100)).mode, 0o755);
+      assert.throws(() => readOnly.putInode(dirInode(4101)), internal);
+      assert.throws(() => readOnly.touchDir(4100), internal);
+      // Another transaction changes the inode after both have read it.
+      await kv.run(async (tx) => new MetaTxn(tx, 3).putInode(dirInode(4100, 0o700)));
+      await readOnly.tx.commit(); // nothing to check: serializable at its snapshot
+      tracked.touchDir(4100);
+      await assert.rejects(tracked.tx.commit(), (err: unknown) => {
+        return err instanceof ThreeFsError && err.code === 'TXN_CONFLICT';
+      });
+      // A new transaction sees the new bytes through the same cache, not the old record.
+      const later = new MetaTxn(kv.createTransaction(), 4, { readOnly: true, decoded: cache });
+      assert.equal((await later.requireDir(4100)).mode, 0o700);
+      later.tx.abort();
+    } finally {
+      await kv.close();
+    }
+  });
+});
