@@ -122,6 +122,29 @@ const countBy = <T>(items: T[], key: (item: T) => string) =>
     {},
   );
 
+/** The chain edits mgmtd's updateChain performs, one command each. */
+function chainEditCommand(name: string, op: 'add' | 'remove' | 'offline', summary: string) {
+  return defineCommand({
+    name,
+    summary,
+    flags: z.object({
+      chainId: z.number().int().positive(),
+      targetId: z.number().int().positive(),
+      ...connection,
+    }),
+    run: async (flags) => {
+      const { body } = await withMgmtd(flags, (c) =>
+        c.call(MgmtdService.methods.updateChain, {
+          chainId: flags.chainId,
+          op,
+          targetId: flags.targetId,
+        }),
+      );
+      return { rows: [chainRow({ ...body.chain, preferredOrder: [], changedAt: 0 })] };
+    },
+  });
+}
+
 export const adminCommands: Command[] = [
   defineCommand({
     name: 'placement',
@@ -292,63 +315,17 @@ export const adminCommands: Command[] = [
       return { value };
     },
   }),
-  defineCommand({
-    name: 'offline-target',
-    summary: 'mark a target OFFLINE (never the last SERVING one)',
-    flags: z.object({
-      chainId: z.number().int().positive(),
-      targetId: z.number().int().positive(),
-      ...connection,
-    }),
-    run: async (flags) => {
-      const { body } = await withMgmtd(flags, (c) =>
-        c.call(MgmtdService.methods.updateChain, {
-          chainId: flags.chainId,
-          op: 'offline',
-          targetId: flags.targetId,
-        }),
-      );
-      return { rows: [chainRow({ ...body.chain, preferredOrder: [], changedAt: 0 })] };
-    },
-  }),
-  defineCommand({
-    name: 'add-target',
-    summary: 'append a created target to a chain (it syncs, then serves)',
-    flags: z.object({
-      chainId: z.number().int().positive(),
-      targetId: z.number().int().positive(),
-      ...connection,
-    }),
-    run: async (flags) => {
-      const { body } = await withMgmtd(flags, (c) =>
-        c.call(MgmtdService.methods.updateChain, {
-          chainId: flags.chainId,
-          op: 'add',
-          targetId: flags.targetId,
-        }),
-      );
-      return { rows: [chainRow({ ...body.chain, preferredOrder: [], changedAt: 0 })] };
-    },
-  }),
-  defineCommand({
-    name: 'remove-target',
-    summary: 'remove an OFFLINE target from a chain',
-    flags: z.object({
-      chainId: z.number().int().positive(),
-      targetId: z.number().int().positive(),
-      ...connection,
-    }),
-    run: async (flags) => {
-      const { body } = await withMgmtd(flags, (c) =>
-        c.call(MgmtdService.methods.updateChain, {
-          chainId: flags.chainId,
-          op: 'remove',
-          targetId: flags.targetId,
-        }),
-      );
-      return { rows: [chainRow({ ...body.chain, preferredOrder: [], changedAt: 0 })] };
-    },
-  }),
+  chainEditCommand(
+    'offline-target',
+    'offline',
+    'mark a target OFFLINE (never the last SERVING one)',
+  ),
+  chainEditCommand(
+    'add-target',
+    'add',
+    'append a created target to a chain (it syncs, then serves)',
+  ),
+  chainEditCommand('remove-target', 'remove', 'remove an OFFLINE target from a chain'),
   defineCommand({
     name: 'rotate-lastsrv',
     summary:

@@ -1,17 +1,20 @@
 // The FUSE daemon's configuration. Kernel cache lifetimes default to 3FS's (brief §6.1: attr
 // and entry 30 s, negative 5 s); so do the write buffer (1 MiB) and max read/write (1 MiB).
 import { z } from 'zod';
+import {
+  clusterFields,
+  durationMs as ms,
+  mgmtdAddresses,
+  statusSchema,
+} from '../common/config-fields.js';
 import { DEFAULT_USRBIO_DIR } from '../common/usrbio-protocol.js';
 
-const ms = (value: number, description: string) =>
-  z.number().int().positive().default(value).describe(description);
 const seconds = (value: number, description: string) =>
   z.number().min(0).max(86_400).default(value).describe(description);
 
 export const fuseConfigSchema = z.object({
-  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
-  token: z.string().default('').describe('shared cluster token; empty = none'),
-  mgmtd: z.array(z.string().min(1)).min(1).describe('mgmtd addresses (host:port)'),
+  ...clusterFields,
+  mgmtd: mgmtdAddresses,
   mountpoint: z.string().min(1).describe('directory to mount on (must exist and be empty)'),
   attrTimeoutS: seconds(30, 'kernel attribute cache lifetime'),
   entryTimeoutS: seconds(30, 'kernel name → inode cache lifetime'),
@@ -95,12 +98,7 @@ export const fuseConfigSchema = z.object({
         .describe('files per program'),
     })
     .prefault({}),
-  status: z
-    .object({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65_535).default(9103),
-    })
-    .prefault({}),
+  status: statusSchema(9103),
 });
 
 export type FuseConfig = z.output<typeof fuseConfigSchema>;

@@ -1,10 +1,14 @@
 // The meta daemon's configuration. Timings default to 3FS's (brief §13.2); tests shorten them.
 import { z } from 'zod';
+import {
+  clusterFields,
+  durationMs as ms,
+  listenSchema,
+  mgmtdAddresses,
+  statusSchema,
+} from '../common/config-fields.js';
 import { ChunkSize } from '../common/layout.js';
 import { kvConfigSchema } from '../common/kv/index.js';
-
-const ms = (value: number, description: string) =>
-  z.number().int().positive().default(value).describe(description);
 
 export const metaConfigSchema = z.object({
   nodeId: z
@@ -12,31 +16,10 @@ export const metaConfigSchema = z.object({
     .int()
     .positive()
     .describe('this meta node id (required, distinct per meta server)'),
-  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
-  token: z.string().default('').describe('shared cluster token; empty = none'),
-  mgmtd: z.array(z.string().min(1)).min(1).describe('mgmtd addresses (host:port)'),
-  listen: z
-    .object({
-      host: z.string().default('127.0.0.1').describe('RPC listen address'),
-      port: z
-        .number()
-        .int()
-        .min(0)
-        .max(65_535)
-        .default(8001)
-        .describe('RPC port (0 = any free port)'),
-      advertise: z
-        .string()
-        .default('')
-        .describe('host:port clients dial; empty = the listen address'),
-    })
-    .prefault({}),
-  status: z
-    .object({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65_535).default(9101),
-    })
-    .prefault({}),
+  ...clusterFields,
+  mgmtd: mgmtdAddresses,
+  listen: listenSchema(8001),
+  status: statusSchema(9101),
   kv: kvConfigSchema,
   heartbeatIntervalMs: ms(10_000, 'heartbeat interval to mgmtd'),
   routingRefreshMs: ms(10_000, 'routing info poll interval'),

@@ -1,9 +1,12 @@
 // mgmtd's configuration. Timings default to 3FS's (brief §13.2); tests shorten them.
 import { z } from 'zod';
+import {
+  clusterFields,
+  durationMs as ms,
+  listenSchema,
+  statusSchema,
+} from '../common/config-fields.js';
 import { kvConfigSchema } from '../common/kv/index.js';
-
-const ms = (value: number, description: string) =>
-  z.number().int().positive().default(value).describe(description);
 
 export const mgmtdConfigSchema = z.object({
   nodeId: z
@@ -12,36 +15,9 @@ export const mgmtdConfigSchema = z.object({
     .positive()
     .default(1)
     .describe('this mgmtd node id (distinct per mgmtd)'),
-  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
-  token: z.string().default('').describe('shared cluster token; empty = none'),
-  listen: z
-    .object({
-      host: z.string().default('127.0.0.1').describe('RPC listen address'),
-      port: z
-        .number()
-        .int()
-        .min(0)
-        .max(65_535)
-        .default(9000)
-        .describe('RPC port (0 = any free port)'),
-      advertise: z
-        .string()
-        .default('')
-        .describe('host:port peers should dial; empty = the listen address'),
-    })
-    .prefault({}),
-  status: z
-    .object({
-      host: z.string().default('127.0.0.1').describe('/metrics and /healthz listen address'),
-      port: z
-        .number()
-        .int()
-        .min(0)
-        .max(65_535)
-        .default(9090)
-        .describe('/metrics and /healthz port (0 = any)'),
-    })
-    .prefault({}),
+  ...clusterFields,
+  listen: listenSchema(9000),
+  status: statusSchema(9090),
   kv: kvConfigSchema,
   lease: z
     .object({

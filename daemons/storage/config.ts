@@ -1,8 +1,12 @@
 // The storage daemon's configuration. Timings default to 3FS's (brief §13.2); tests shorten them.
 import { z } from 'zod';
-
-const ms = (value: number, description: string) =>
-  z.number().int().positive().default(value).describe(description);
+import {
+  clusterFields,
+  durationMs as ms,
+  listenSchema,
+  mgmtdAddresses,
+  statusSchema,
+} from '../common/config-fields.js';
 
 export const storageConfigSchema = z.object({
   nodeId: z
@@ -10,31 +14,10 @@ export const storageConfigSchema = z.object({
     .int()
     .positive()
     .describe('this storage node id (required, distinct per node)'),
-  clusterId: z.string().min(1).default('threefs').describe('cluster id every peer must present'),
-  token: z.string().default('').describe('shared cluster token; empty = none'),
-  mgmtd: z.array(z.string().min(1)).min(1).describe('mgmtd addresses (host:port)'),
-  listen: z
-    .object({
-      host: z.string().default('127.0.0.1').describe('RPC listen address'),
-      port: z
-        .number()
-        .int()
-        .min(0)
-        .max(65_535)
-        .default(8000)
-        .describe('RPC port (0 = any free port)'),
-      advertise: z
-        .string()
-        .default('')
-        .describe('host:port peers dial; empty = the listen address'),
-    })
-    .prefault({}),
-  status: z
-    .object({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65_535).default(9100),
-    })
-    .prefault({}),
+  ...clusterFields,
+  mgmtd: mgmtdAddresses,
+  listen: listenSchema(8000),
+  status: statusSchema(9100),
   disks: z
     .array(z.string().min(1))
     .min(1)
