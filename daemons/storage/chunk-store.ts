@@ -69,6 +69,13 @@ export interface UpdateRequest {
   syncing?: boolean;
   /** Recorded in the chunk's metadata (3FS keeps the last request per chunk for diagnosis). */
   requestId?: number;
+  /**
+   * Commit in the same durable step, at this chain version (the committed chain version becomes
+   * the larger of it and the chunk's). For the last replica of a chain, which commits right after
+   * applying: no pending version is ever written, so a crash leaves the chunk at its old committed
+   * version or at the new one, exactly as update-then-commit would, at one metadata commit less.
+   */
+  commitChainVer?: number;
 }
 
 export interface SpaceInfo {
@@ -93,7 +100,10 @@ export interface ChunkStore {
   read(batch: readonly ReadRequest[]): Promise<Array<ReadResult | Error>>;
   /** Reads the pending content (whole chunk), for forwarding full-chunk replaces to a syncing successor. */
   readPending(chainId: number, chunkId: Buffer): Promise<Buffer>;
-  /** Applies an update as a pending version, durably (data and metadata on disk before resolving). */
+  /**
+   * Applies an update as a pending version, durably (data and metadata on disk before resolving);
+   * with `commitChainVer`, as the committed version instead (a committed remove deletes the chunk).
+   */
   update(request: UpdateRequest): Promise<ChunkMeta>;
   /**
    * Makes the pending version `updateVer` the committed one, durably; stale versions are no-ops.

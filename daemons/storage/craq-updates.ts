@@ -244,8 +244,19 @@ export class CraqUpdates {
       case 'stale':
         updateVer = (meta as ChunkMeta).updateVer; // already applied here; finish it
         break;
-      case 'apply':
+      case 'apply': {
         updateVer = decision.updateVer;
+        // The last replica commits right after applying, so it does both in one durable step
+        // (one metadata commit instead of two). A re-sync transfer never forwards; a tail is
+        // the replica whose routing shows no successor. Should routing gain a successor while
+        // this runs, that successor is SYNCING and re-sync sends it this chunk: it takes the
+        // chunk lock we hold, so it reads the version committed here (as when the original
+        // two-step path found no successor at forwarding time).
+        const commitChainVer = request.syncing
+          ? this.recordedChainVer(request)
+          : role.successor
+            ? undefined
+            : role.chainVersion;
         meta = await store.update({
           chainId: request.chainId,
           chunkId: Buffer.from(request.chunkId),
@@ -258,8 +269,19 @@ export class CraqUpdates {
           chunkSize: request.chunkSize,
           syncing: request.syncing,
           requestId: request.tag.requestId,
+          commitChainVer,
         });
+        if (commitChainVer !== undefined) {
+          if (meta.updateVer !== updateVer || meta.commitVer !== updateVer) {
+            throw new ThreeFsError(
+              'INTERNAL',
+              `chain ${request.chainId}: apply-and-commit of version ${updateVer} left versions ${meta.commitVer}/${meta.updateVer}`,
+            );
+          }
+          return replyOf(meta, commitChainVer);
+        }
         break;
+      }
     }
     const forwarded = request.syncing
       ? undefined

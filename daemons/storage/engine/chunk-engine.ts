@@ -347,6 +347,7 @@ export class ChunkEngine implements ChunkStore {
     if (request.kind === 'truncate' && request.length === undefined) {
       throw new ThreeFsError('INVALID_ARGUMENT', 'a truncate needs a length');
     }
+    if (request.commitChainVer !== undefined) checkU32('commitChainVer', request.commitChainVer);
     if (request.requestId !== undefined && !Number.isSafeInteger(request.requestId)) {
       throw new ThreeFsError('INVALID_ARGUMENT', `requestId ${request.requestId}`);
     }
@@ -596,19 +597,38 @@ export class ChunkEngine implements ChunkStore {
     const allocated: BlockRef[] = [];
     try {
       const content = await this.writeContent(plan, committed, data, allocated);
-      const pending: PendingVersion = {
-        ...content,
-        updateVer: request.updateVer,
-        chainVer: request.chainVer,
-        remove: plan.kind === 'remove',
-      };
-      const next: ChunkRecord = {
-        commitVer: syncing ? request.updateVer - 1 : (rec?.commitVer ?? 0),
-        chainVer: rec?.chainVer ?? 0,
-        committed,
-        pending,
-        lastRequestId: request.requestId ?? rec?.lastRequestId ?? 0,
-      };
+      const lastRequestId = request.requestId ?? rec?.lastRequestId ?? 0;
+      let next: ChunkRecord;
+      if (request.commitChainVer !== undefined) {
+        // Applied and committed in one LMDB commit: the record goes from one committed version
+        // straight to the next, so a crash leaves either (see ChunkStore.update).
+        next = {
+          commitVer: request.updateVer,
+          chainVer: Math.max(rec?.chainVer ?? 0, request.commitChainVer),
+          committed: content,
+          pending: null,
+          lastRequestId,
+        };
+        if (plan.kind === 'remove') {
+          await this.store.write([{ key, value: null }]);
+          this.release(rec, undefined);
+          return toMeta(request.chainId, request.chunkId, { ...next, committed: emptyContent });
+        }
+      } else {
+        const pending: PendingVersion = {
+          ...content,
+          updateVer: request.updateVer,
+          chainVer: request.chainVer,
+          remove: plan.kind === 'remove',
+        };
+        next = {
+          commitVer: syncing ? request.updateVer - 1 : (rec?.commitVer ?? 0),
+          chainVer: rec?.chainVer ?? 0,
+          committed,
+          pending,
+          lastRequestId,
+        };
+      }
       await this.store.write([{ key, value: encodeRecord(next) }]);
       allocated.length = 0; // the record owns them now
       this.release(rec, next);

@@ -222,6 +222,51 @@ describe('chunk engine', () => {
     assert.ok(gone instanceof Error && 'code' in gone && gone.code === 'NOT_FOUND');
   });
 
+  it('apply-and-commit (the last replica) commits in one metadata commit, COW, in place and remove', async () => {
+    const id = chunkId(1, 3);
+    const step = (updateVer: number, change: Partial<Parameters<ChunkEngine['update']>[0]>) =>
+      engine.update({
+        chainId: CHAIN,
+        chunkId: id,
+        updateVer,
+        chainVer: 2,
+        kind: 'write',
+        offset: 0,
+        chunkSize: MiB,
+        commitChainVer: 3,
+        ...change,
+      });
+    const commitsBefore = engine.metadataCommits();
+    const first = await step(1, { data: pattern(40, 10_000) });
+    assert.equal(engine.metadataCommits() - commitsBefore, 1);
+    assert.deepEqual(
+      [first.commitVer, first.updateVer, first.chainVer, first.length, first.pendingLength],
+      [1, 1, 3, 10_000, undefined],
+    );
+    assert.equal(first.checksum, crc32c(pattern(40, 10_000)));
+    const firstBlock = engine.locate(CHAIN, id)!.committed;
+    assert.equal(engine.locate(CHAIN, id)!.pending, null);
+    // An append that fits: written in place, committed at once.
+    const appended = await step(2, { offset: 10_000, data: pattern(41, 5_000) });
+    assert.deepEqual(engine.locate(CHAIN, id)!.committed, firstBlock);
+    const model = Buffer.concat([pattern(40, 10_000), pattern(41, 5_000)]);
+    assert.equal(appended.checksum, crc32c(model));
+    assert.ok((await readAll(engine, id)).data.equals(model));
+    // An overwrite: copy-on-write, the old block goes back to the allocator.
+    await step(3, { offset: 0, data: pattern(42, 100), commitChainVer: 1 });
+    assert.notDeepEqual(engine.locate(CHAIN, id)!.committed, firstBlock);
+    assert.equal(engine.meta(CHAIN, id)!.chainVer, 3, 'the chain version never goes back');
+    model.set(pattern(42, 100), 0);
+    assert.ok((await readAll(engine, id)).data.equals(model));
+    // A next version must still follow the committed one.
+    await assert.rejects(step(5, { data: pattern(43, 1) }), { code: 'FAILED_PRECONDITION' });
+    const removed = await step(4, { kind: 'remove' });
+    assert.deepEqual([removed.commitVer, removed.length], [4, 0]);
+    assert.equal(engine.meta(CHAIN, id), undefined);
+    await assert.rejects(step(1, { data: pattern(43, 1), commitChainVer: -1 }), {
+      code: 'INVALID_ARGUMENT',
+    });
+  });
   it('commit, stale commit, abort, and version rules', async () => {
     const id = chunkId(1, 3);
     await writeCommit(engine, id, { data: pattern(10, 5000) });

@@ -126,6 +126,25 @@ export class SimChunkStore implements ChunkStore {
     } else {
       content = Buffer.alloc(0);
     }
+    if (request.commitChainVer !== undefined) {
+      // Applied and committed in one durable step (the last replica of a chain).
+      delete record.pending;
+      const chainVer = Math.max(record.chainVer, request.commitChainVer);
+      if (request.kind === 'remove') {
+        this.disk.chunks.delete(key);
+        return {
+          ...this.metaOf(request.chainId, request.chunkId, record),
+          commitVer: request.updateVer,
+          updateVer: request.updateVer,
+          chainVer,
+          length: 0,
+          checksum: 0,
+        };
+      }
+      Object.assign(record, { commitVer: request.updateVer, chainVer, content });
+      this.disk.chunks.set(key, record);
+      return this.metaOf(request.chainId, request.chunkId, record);
+    }
     if (request.syncing) record.commitVer = request.updateVer - 1;
     record.pending = {
       updateVer: request.updateVer,
