@@ -97,7 +97,9 @@ export class ChunkQueries {
         });
       }),
     );
-    const payload = Buffer.concat(data.filter((d): d is Buffer => d !== undefined));
+    // One chunk read (the usual case) goes out as the engine's own buffer, never copied.
+    const pieces = data.filter((d): d is Buffer => d !== undefined);
+    const payload = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
     return { results, payload };
   }
 

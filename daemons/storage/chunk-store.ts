@@ -91,6 +91,8 @@ export interface SpaceInfo {
 export interface ChunkStore {
   /** Committed metadata, or undefined when the chunk does not exist. */
   meta(chainId: number, chunkId: Buffer): ChunkMeta | undefined;
+  /** Committed content bytes of a chain's chunks (the sum of their lengths), without a scan. */
+  usedBytes(chainId: number): number;
   /** Metadata of every chunk of a chain with begin <= chunkId < end, in chunk id order. */
   listMeta(chainId: number, begin?: Buffer, end?: Buffer, limit?: number): ChunkMeta[];
   /**

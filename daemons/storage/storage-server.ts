@@ -263,7 +263,7 @@ export class StorageServer {
         targetId: t.targetId,
         localState: t.state.local,
         chainVersion: this.roles.get(t.targetId)?.chainVersion ?? 0,
-        usedBytes: t.store.listMeta(t.chainId).reduce((sum, m) => sum + m.length, 0),
+        usedBytes: t.store.usedBytes(t.chainId),
         lowSpace: space.lowSpace,
         syncProgress: this.syncProgress.get(t.targetId),
       };

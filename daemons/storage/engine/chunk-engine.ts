@@ -110,6 +110,8 @@ function piecesOf(segments: Segment[], old: Buffer | undefined, oldBase: number,
 export class ChunkEngine implements ChunkStore {
   private readonly locks: KeyedLock;
   private readonly pins: BlockPins;
+  /** Committed content bytes per chain, kept as records change (reports must not scan chunks). */
+  private readonly chainBytes = new Map<number, number>();
   private closed = false;
   private active = 0;
   private idle: (() => void) | undefined;
@@ -165,11 +167,13 @@ export class ChunkEngine implements ChunkStore {
       meta = new MetaStore(path.join(config.path, 'meta'));
       // Allocation is rebuilt from the records: whatever a crash left unreferenced is free.
       let chunks = 0;
+      const engine = new ChunkEngine(config, io, files, allocator, meta, logger);
       for (const row of meta.range(Buffer.from([0]), undefined)) {
-        for (const block of blocksOf(decodeRecord(row.value))) allocator.markUsed(block);
+        const rec = decodeRecord(row.value);
+        for (const block of blocksOf(rec)) allocator.markUsed(block);
+        engine.countBytes(row.key, rec.committed.length);
         chunks++;
       }
-      const engine = new ChunkEngine(config, io, files, allocator, meta, logger);
       logger.info(
         { path: config.path, chunks, io: io.backend, directIo: files.direct },
         'chunk engine open',
@@ -211,6 +215,10 @@ export class ChunkEngine implements ChunkStore {
   /** LMDB commits so far (each one fdatasync), to show group commit in benchmarks. */
   metadataCommits(): number {
     return this.store.lastCommitId();
+  }
+
+  usedBytes(chainId: number): number {
+    return this.chainBytes.get(chainId) ?? 0;
   }
 
   meta(chainId: number, chunkId: Buffer): ChunkMeta | undefined {
@@ -379,8 +387,7 @@ export class ChunkEngine implements ChunkStore {
         }
         const committedChainVer = Math.max(rec.chainVer, chainVer);
         if (pending.remove) {
-          await this.store.write([{ key, value: null }]);
-          this.release(rec, undefined);
+          await this.persist(key, rec, undefined);
           return toMeta(chainId, chunkId, {
             commitVer: updateVer,
             chainVer: committedChainVer,
@@ -401,8 +408,7 @@ export class ChunkEngine implements ChunkStore {
           pending: null,
           lastRequestId: rec.lastRequestId,
         };
-        await this.store.write([{ key, value: encodeRecord(next) }]);
-        this.release(rec, next);
+        await this.persist(key, rec, next);
         return toMeta(chainId, chunkId, next);
       }),
     );
@@ -418,8 +424,7 @@ export class ChunkEngine implements ChunkStore {
         const next: ChunkRecord | undefined = neverCommitted
           ? undefined
           : { ...rec, pending: null };
-        await this.store.write([{ key, value: next ? encodeRecord(next) : null }]);
-        this.release(rec, next);
+        await this.persist(key, rec, next);
       }),
     );
   }
@@ -439,8 +444,7 @@ export class ChunkEngine implements ChunkStore {
             this.locks.run(key.toString('latin1'), async () => {
               const rec = this.load(key);
               if (!rec) return;
-              await this.store.write([{ key, value: null }]);
-              this.release(rec, undefined);
+              await this.persist(key, rec, undefined);
             }),
           ),
         );
@@ -485,6 +489,28 @@ export class ChunkEngine implements ChunkStore {
   private load(key: Buffer): ChunkRecord | undefined {
     const raw = this.store.get(key);
     return raw ? decodeRecord(raw) : undefined;
+  }
+
+  /**
+   * Makes `after` the chunk's record (undefined deletes it) in one durable LMDB commit, then keeps
+   * the per-chain byte count and frees blocks `before` named and `after` does not.
+   */
+  private async persist(
+    key: Buffer,
+    before: ChunkRecord | undefined,
+    after: ChunkRecord | undefined,
+  ): Promise<void> {
+    await this.store.write([{ key, value: after ? encodeRecord(after) : null }]);
+    this.countBytes(key, (after?.committed.length ?? 0) - (before?.committed.length ?? 0));
+    this.release(before, after);
+  }
+
+  private countBytes(key: Buffer, delta: number): void {
+    const { chainId } = splitKey(key);
+    const bytes = (this.chainBytes.get(chainId) ?? 0) + delta;
+    if (bytes < 0) throw new ThreeFsError('INTERNAL', `chain ${chainId} would hold ${bytes} bytes`);
+    if (bytes === 0) this.chainBytes.delete(chainId);
+    else this.chainBytes.set(chainId, bytes);
   }
 
   /** Frees what `before` referenced and `after` does not, once readers are done with it. */
@@ -610,8 +636,7 @@ export class ChunkEngine implements ChunkStore {
           lastRequestId,
         };
         if (plan.kind === 'remove') {
-          await this.store.write([{ key, value: null }]);
-          this.release(rec, undefined);
+          await this.persist(key, rec, undefined);
           return toMeta(request.chainId, request.chunkId, { ...next, committed: emptyContent });
         }
       } else {
@@ -629,9 +654,8 @@ export class ChunkEngine implements ChunkStore {
           lastRequestId,
         };
       }
-      await this.store.write([{ key, value: encodeRecord(next) }]);
+      await this.persist(key, rec, next);
       allocated.length = 0; // the record owns them now
-      this.release(rec, next);
       return toMeta(request.chainId, request.chunkId, next);
     } finally {
       for (const block of allocated) this.allocator.free(block);

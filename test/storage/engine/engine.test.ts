@@ -260,6 +260,10 @@ describe('chunk engine', () => {
     assert.ok((await readAll(engine, id)).data.equals(model));
     // A next version must still follow the committed one.
     await assert.rejects(step(5, { data: pattern(43, 1) }), { code: 'FAILED_PRECONDITION' });
+    assert.equal(
+      engine.usedBytes(CHAIN),
+      engine.listMeta(CHAIN).reduce((sum, m) => sum + m.length, 0),
+    );
     const removed = await step(4, { kind: 'remove' });
     assert.deepEqual([removed.commitVer, removed.length], [4, 0]);
     assert.equal(engine.meta(CHAIN, id), undefined);
@@ -585,8 +589,13 @@ describe('chunk engine reopen', () => {
         data: pattern(99, 10),
         chunkSize: MiB,
       });
+      // Committed bytes per chain, counted as records change and rebuilt on open.
+      const committedBytes = ids.reduce((sum, _, i) => sum + 70_000 + i, 0);
+      assert.equal(engine.usedBytes(CHAIN), committedBytes);
       await engine.close();
       engine = await openTestEngine(disk.dir);
+      assert.equal(engine.usedBytes(CHAIN), committedBytes);
+      assert.equal(engine.usedBytes(CHAIN + 1), 0);
       // new chunks after reopen must not land on blocks still in use
       for (let i = 0; i < 20; i++)
         await writeCommit(engine, chunkId(9, i), { data: pattern(500 + i, 70_000) });
@@ -596,6 +605,9 @@ describe('chunk engine reopen', () => {
       assert.equal(engine.meta(CHAIN, ids[0]!)!.updateVer, 2);
       const expected = applyWrite(pattern(0, 70_000), 0, pattern(99, 10));
       assert.ok((await engine.readPending(CHAIN, ids[0]!)).equals(expected));
+      await engine.commit(CHAIN, ids[0]!, 2, 1);
+      await engine.dropChain(CHAIN);
+      assert.equal(engine.usedBytes(CHAIN), 0);
       await engine.close();
       await assert.rejects(engine.read([]), { code: 'UNAVAILABLE' });
     } finally {

@@ -67,6 +67,10 @@ export class SimChunkStore implements ChunkStore {
     return r && this.metaOf(chainId, chunkId, r);
   }
 
+  usedBytes(chainId: number): number {
+    return this.listMeta(chainId).reduce((sum, m) => sum + m.length, 0);
+  }
+
   listMeta(chainId: number, begin?: Buffer, end?: Buffer, limit = Infinity): ChunkMeta[] {
     const out: ChunkMeta[] = [];
     const keys = [...this.disk.chunks.keys()].filter((k) => k.startsWith(`${chainId}/`)).sort();
