@@ -100,17 +100,22 @@ export class CraqUpdates {
     return this.locks.isLocked(chunkKey(chainId, chunkId));
   }
 
-  /** A write from a client (source 'client', must reach the head) or forwarded along the chain. */
+  /**
+   * A write from a client (source 'client', must reach the head) or forwarded along the chain.
+   * `payloadCrc` is the payload's CRC32C when the transport already verified it (RPC ctx), so
+   * the check against the request's checksum does not read the payload again.
+   */
   async handle(
     request: UpdateRequest,
     payload: Buffer | undefined,
     source: 'client' | 'chain',
+    payloadCrc?: number,
   ): Promise<UpdateReply> {
     const target = this.deps.registry.byChainId(request.chainId);
     if (!target)
       throw new ThreeFsError('NOT_FOUND', `this node holds no target of chain ${request.chainId}`);
     this.checkRole(target, request, source);
-    this.checkPayload(request, payload);
+    this.checkPayload(request, payload, payloadCrc);
     if (this.active >= this.deps.maxConcurrentUpdates) {
       throw new ThreeFsError('UNAVAILABLE', `${this.active} updates in progress; retry`);
     }
@@ -172,7 +177,11 @@ export class CraqUpdates {
     return role;
   }
 
-  private checkPayload(request: UpdateRequest, payload: Buffer | undefined): void {
+  private checkPayload(
+    request: UpdateRequest,
+    payload: Buffer | undefined,
+    payloadCrc: number | undefined,
+  ): void {
     if (request.kind !== 'write') return;
     const data = payload ?? Buffer.alloc(0);
     if (data.length !== request.length) {
@@ -187,7 +196,7 @@ export class CraqUpdates {
         `write [${request.offset}, +${request.length}) exceeds chunk size ${request.chunkSize}`,
       );
     }
-    const actual = crc32c(data);
+    const actual = payload && payloadCrc !== undefined ? payloadCrc : crc32c(data);
     if (actual !== request.checksum) {
       throw new ThreeFsError(
         'CHECKSUM_MISMATCH',
@@ -400,6 +409,9 @@ export class CraqUpdates {
       if (!successor) return { chainVersion: role.chainVersion };
       let body: UpdateRequest = { ...request, chainVersion: role.chainVersion, updateVer };
       let data = payload;
+      // A forwarded payload's CRC32C is the request's checksum (checked on arrival): the frame
+      // reuses it rather than checksumming the chunk again.
+      let payloadCrc = request.kind === 'write' ? request.checksum : undefined;
       if (successor.state === 'SYNCING' && request.kind !== 'remove') {
         data = await target.store.readPending(request.chainId, Buffer.from(request.chunkId));
         body = {
@@ -410,6 +422,7 @@ export class CraqUpdates {
           checksum: crc32c(data),
           syncing: true,
         };
+        payloadCrc = body.checksum;
       } else if (successor.state === 'SYNCING') {
         body = { ...body, syncing: true };
       }
@@ -418,6 +431,7 @@ export class CraqUpdates {
           .get(successor.address)
           .call(StorageService.methods.update, body, {
             payload: data,
+            payloadCrc: data ? payloadCrc : undefined,
             timeoutMs: Math.max(1, Math.min(policy.timeoutMs, deadline - this.clock.now())),
           });
         return { reply: reply.body, chainVersion: reply.body.chainVer };

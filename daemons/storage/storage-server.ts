@@ -289,13 +289,17 @@ export class StorageServer {
     return {
       batchRead: (req) =>
         this.guard(async () => {
-          const { results, payload } = await this.queries.batchRead(req);
-          return { body: { results }, payload };
+          const { results, payload, payloadCrc } = await this.queries.batchRead(req);
+          return { body: { results }, payload, payloadCrc };
         }),
       write: (req, ctx) =>
-        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'client') })),
+        this.guard(async () => ({
+          body: await this.craq.handle(req, ctx.payload, 'client', ctx.payloadCrc),
+        })),
       update: (req, ctx) =>
-        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'chain') })),
+        this.guard(async () => ({
+          body: await this.craq.handle(req, ctx.payload, 'chain', ctx.payloadCrc),
+        })),
       queryLastChunk: (req) =>
         this.guard(async () => ({
           body: this.queries.queryLastChunk(
