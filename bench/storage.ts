@@ -1,8 +1,10 @@
 // Storage service throughput through the real daemons: 1 MiB chunk writes on a chain of one and a
 // chain of three (every byte stored three times), and 1 MiB reads, each beside fio's direct
 // sequential write and read on the same disk measured in the same run (ratios). Uses the test
-// cluster helper: one mgmtd and three storage processes on loopback.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// cluster helper: one mgmtd and three storage processes on loopback. Each case also prints the CPU
+// it cost per MiB, in the client and in the storage processes (all their threads, kernel time
+// included): on a shared machine throughput follows the neighbours' load, CPU per MiB much less.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { chunkId } from '../daemons/common/layout.js';
@@ -18,13 +20,43 @@ interface Row {
   mibPerSec: number;
   ratio?: number;
   against?: string;
+  /** CPU milliseconds per MiB moved: this (client) process, and the storage processes together. */
+  clientCpuMsPerMiB?: number;
+  storageCpuMsPerMiB?: number;
+}
+
+/** CPU milliseconds a process has used so far (user + system, all threads), from /proc. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  if (!Number.isFinite(ticks)) throw new Error(`cannot read the CPU time of process ${pid}`);
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Runs `work` (which moves MiB) and reports the CPU it cost per MiB on each side. */
+async function withCpu<T extends { mib: number }>(
+  cluster: TestCluster,
+  work: () => Promise<T>,
+): Promise<T & { clientCpuMsPerMiB: number; storageCpuMsPerMiB: number }> {
+  const storageCpu = () =>
+    [...cluster.storage.values()].reduce((sum, s) => sum + processCpuMs(s.proc.pid ?? 0), 0);
+  const storageBefore = storageCpu();
+  const clientBefore = process.cpuUsage();
+  const result = await work();
+  const client = process.cpuUsage(clientBefore);
+  const perMiB = (ms: number) => Math.round((ms / Math.max(1, result.mib)) * 100) / 100;
+  return {
+    ...result,
+    clientCpuMsPerMiB: perMiB((client.user + client.system) / 1000),
+    storageCpuMsPerMiB: perMiB(storageCpu() - storageBefore),
+  };
 }
 
 async function timedWrites(
   cluster: TestCluster,
   chainId: number,
   inode: number,
-): Promise<{ mibPerSec: number; chunks: number }> {
+): Promise<{ mibPerSec: number; chunks: number; mib: number }> {
   const data = Buffer.alloc(MiB, 0xab);
   const deadline = Date.now() + SECONDS * 1000;
   let next = 0;
@@ -37,7 +69,7 @@ async function timedWrites(
       }
     }),
   );
-  return { mibPerSec: next / ((Date.now() - started) / 1000), chunks: next };
+  return { mibPerSec: next / ((Date.now() - started) / 1000), chunks: next, mib: next };
 }
 
 async function timedReads(
@@ -45,7 +77,7 @@ async function timedReads(
   chainId: number,
   inode: number,
   chunks: number,
-): Promise<number> {
+): Promise<{ mibPerSec: number; mib: number }> {
   const deadline = Date.now() + SECONDS * 1000;
   let done = 0;
   let next = 0;
@@ -62,7 +94,7 @@ async function timedReads(
       }
     }),
   );
-  return done / ((Date.now() - started) / 1000);
+  return { mibPerSec: done / ((Date.now() - started) / 1000), mib: done };
 }
 
 export async function run(): Promise<{ rows: Row[]; load: number[] }> {
@@ -91,41 +123,53 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
       case: 'fio direct sequential read 1 MiB qd16 (raw disk)',
       mibPerSec: fioRead?.mibPerSec ?? 0,
     });
-    const w1 = await timedWrites(cluster, 1, 1);
+    const cpu = (m: { clientCpuMsPerMiB: number; storageCpuMsPerMiB: number }) => ({
+      clientCpuMsPerMiB: m.clientCpuMsPerMiB,
+      storageCpuMsPerMiB: m.storageCpuMsPerMiB,
+    });
+    const w1 = await withCpu(cluster, () => timedWrites(cluster, 1, 1));
     rows.push({
       case: `chain-1 1 MiB writes, ${CONCURRENCY} in flight`,
       mibPerSec: Math.round(w1.mibPerSec),
       ratio: ratio(w1.mibPerSec, fioWrite?.mibPerSec),
       against: 'fio write (bar 0.6)',
+      ...cpu(w1),
     });
-    const w3 = await timedWrites(cluster, 3, 3);
+    const w3 = await withCpu(cluster, () => timedWrites(cluster, 3, 3));
     rows.push({
       case: `chain-3 1 MiB writes, ${CONCURRENCY} in flight`,
       mibPerSec: Math.round(w3.mibPerSec),
       ratio: ratio(w3.mibPerSec, w1.mibPerSec),
       against: 'chain-1 writes',
+      ...cpu(w3),
     });
-    const r1 = await timedReads(cluster, 1, 1, w1.chunks);
+    const r1 = await withCpu(cluster, () => timedReads(cluster, 1, 1, w1.chunks));
     rows.push({
       case: 'chain-1 1 MiB reads',
-      mibPerSec: Math.round(r1),
-      ratio: ratio(r1, fioRead?.mibPerSec),
+      mibPerSec: Math.round(r1.mibPerSec),
+      ratio: ratio(r1.mibPerSec, fioRead?.mibPerSec),
       against: 'fio read',
+      ...cpu(r1),
     });
-    const r3 = await timedReads(cluster, 3, 3, w3.chunks);
+    const r3 = await withCpu(cluster, () => timedReads(cluster, 3, 3, w3.chunks));
     rows.push({
       case: 'chain-3 1 MiB reads (any replica)',
-      mibPerSec: Math.round(r3),
-      ratio: ratio(r3, fioRead?.mibPerSec),
+      mibPerSec: Math.round(r3.mibPerSec),
+      ratio: ratio(r3.mibPerSec, fioRead?.mibPerSec),
       against: 'fio read',
+      ...cpu(r3),
     });
   } finally {
     await cluster.stop();
   }
   const load = loadavg().map((l) => Math.round(l * 100) / 100);
   for (const row of rows) {
+    const cpu =
+      row.storageCpuMsPerMiB !== undefined
+        ? `  cpu ms/MiB client ${row.clientCpuMsPerMiB?.toFixed(2)} storage ${row.storageCpuMsPerMiB.toFixed(2)}`
+        : '';
     console.log(
-      `${row.case.padEnd(52)} ${String(row.mibPerSec).padStart(7)} MiB/s${row.ratio !== undefined ? `  ${row.ratio.toFixed(2)} × ${row.against}` : ''}`,
+      `${row.case.padEnd(52)} ${String(row.mibPerSec).padStart(7)} MiB/s${row.ratio !== undefined ? `  ${row.ratio.toFixed(2)} × ${row.against}` : ''}${cpu}`,
     );
   }
   console.log(`load average ${load.join(' ')} (2 cores)`);

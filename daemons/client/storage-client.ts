@@ -166,11 +166,13 @@ export class StorageClient {
     data: Buffer,
     chunkSize: number,
   ): Promise<UpdateReply> {
+    // The one pass over the bytes on this side: the frame's CRC is combined from this checksum.
+    const checksum = crc32c(data);
     return this.update(
       chainId,
       id,
       chunkSize,
-      { kind: 'write', offset, length: data.length, checksum: crc32c(data) },
+      { kind: 'write', offset, length: data.length, checksum },
       data,
     );
   }
@@ -214,7 +216,7 @@ export class StorageClient {
             chunkSize,
             tag: { clientId: this.clientId, channelId, seqnum, requestId: seqnum },
           },
-          { payload, timeoutMs },
+          { payload, payloadCrc: payload ? op.checksum : undefined, timeoutMs },
         );
         return body;
       });

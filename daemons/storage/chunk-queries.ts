@@ -32,7 +32,9 @@ export class ChunkQueries {
   ) {}
 
   /** Serves a batch; each IO gets its own status, and the payload concatenates the bytes read. */
-  async batchRead(request: ReadBatch): Promise<{ results: ReadResultWire[]; payload: Buffer }> {
+  async batchRead(
+    request: ReadBatch,
+  ): Promise<{ results: ReadResultWire[]; payload: Buffer; payloadCrc?: number }> {
     const results: ReadResultWire[] = new Array(request.ios.length);
     const pending: Array<{
       index: number;
@@ -75,6 +77,8 @@ export class ChunkQueries {
     const byStore = new Map<unknown, typeof pending>();
     for (const p of pending) byStore.set(p.store, [...(byStore.get(p.store) ?? []), p]);
     const data: Buffer[] = new Array(request.ios.length);
+    // A whole chunk's CRC32C is its committed checksum; the engine verified every granule of it.
+    const wholeChunkCrc: Array<number | undefined> = new Array(request.ios.length);
     await Promise.all(
       [...byStore.values()].map(async (group) => {
         const outcomes = await group[0]!.store.read(group.map((g) => g.read));
@@ -88,6 +92,9 @@ export class ChunkQueries {
             return;
           }
           data[index] = outcome.data;
+          if (outcome.data.length === outcome.meta.length && group[i]!.read.offset === 0) {
+            wholeChunkCrc[index] = outcome.meta.checksum;
+          }
           results[index] = {
             status: 'ok',
             length: outcome.data.length,
@@ -97,8 +104,13 @@ export class ChunkQueries {
         });
       }),
     );
-    const payload = Buffer.concat(data.filter((d): d is Buffer => d !== undefined));
-    return { results, payload };
+    // One chunk read (the usual case) goes out as the engine's own buffer, never copied.
+    const pieces = data.filter((d): d is Buffer => d !== undefined);
+    if (pieces.length === 1) {
+      const payloadCrc = wholeChunkCrc[data.findIndex((d) => d !== undefined)];
+      return { results, payload: pieces[0]!, payloadCrc };
+    }
+    return { results, payload: Buffer.concat(pieces) };
   }
 
   private servingTarget(chainId: number, chainVersion: number) {

@@ -69,6 +69,13 @@ export interface UpdateRequest {
   syncing?: boolean;
   /** Recorded in the chunk's metadata (3FS keeps the last request per chunk for diagnosis). */
   requestId?: number;
+  /**
+   * Commit in the same durable step, at this chain version (the committed chain version becomes
+   * the larger of it and the chunk's). For the last replica of a chain, which commits right after
+   * applying: no pending version is ever written, so a crash leaves the chunk at its old committed
+   * version or at the new one, exactly as update-then-commit would, at one metadata commit less.
+   */
+  commitChainVer?: number;
 }
 
 export interface SpaceInfo {
@@ -84,6 +91,8 @@ export interface SpaceInfo {
 export interface ChunkStore {
   /** Committed metadata, or undefined when the chunk does not exist. */
   meta(chainId: number, chunkId: Buffer): ChunkMeta | undefined;
+  /** Committed content bytes of a chain's chunks (the sum of their lengths), without a scan. */
+  usedBytes(chainId: number): number;
   /** Metadata of every chunk of a chain with begin <= chunkId < end, in chunk id order. */
   listMeta(chainId: number, begin?: Buffer, end?: Buffer, limit?: number): ChunkMeta[];
   /**
@@ -93,7 +102,10 @@ export interface ChunkStore {
   read(batch: readonly ReadRequest[]): Promise<Array<ReadResult | Error>>;
   /** Reads the pending content (whole chunk), for forwarding full-chunk replaces to a syncing successor. */
   readPending(chainId: number, chunkId: Buffer): Promise<Buffer>;
-  /** Applies an update as a pending version, durably (data and metadata on disk before resolving). */
+  /**
+   * Applies an update as a pending version, durably (data and metadata on disk before resolving);
+   * with `commitChainVer`, as the committed version instead (a committed remove deletes the chunk).
+   */
   update(request: UpdateRequest): Promise<ChunkMeta>;
   /**
    * Makes the pending version `updateVer` the committed one, durably; stale versions are no-ops.

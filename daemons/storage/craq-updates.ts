@@ -100,17 +100,22 @@ export class CraqUpdates {
     return this.locks.isLocked(chunkKey(chainId, chunkId));
   }
 
-  /** A write from a client (source 'client', must reach the head) or forwarded along the chain. */
+  /**
+   * A write from a client (source 'client', must reach the head) or forwarded along the chain.
+   * `payloadCrc` is the payload's CRC32C when the transport already verified it (RPC ctx), so
+   * the check against the request's checksum does not read the payload again.
+   */
   async handle(
     request: UpdateRequest,
     payload: Buffer | undefined,
     source: 'client' | 'chain',
+    payloadCrc?: number,
   ): Promise<UpdateReply> {
     const target = this.deps.registry.byChainId(request.chainId);
     if (!target)
       throw new ThreeFsError('NOT_FOUND', `this node holds no target of chain ${request.chainId}`);
     this.checkRole(target, request, source);
-    this.checkPayload(request, payload);
+    this.checkPayload(request, payload, payloadCrc);
     if (this.active >= this.deps.maxConcurrentUpdates) {
       throw new ThreeFsError('UNAVAILABLE', `${this.active} updates in progress; retry`);
     }
@@ -172,7 +177,11 @@ export class CraqUpdates {
     return role;
   }
 
-  private checkPayload(request: UpdateRequest, payload: Buffer | undefined): void {
+  private checkPayload(
+    request: UpdateRequest,
+    payload: Buffer | undefined,
+    payloadCrc: number | undefined,
+  ): void {
     if (request.kind !== 'write') return;
     const data = payload ?? Buffer.alloc(0);
     if (data.length !== request.length) {
@@ -187,7 +196,7 @@ export class CraqUpdates {
         `write [${request.offset}, +${request.length}) exceeds chunk size ${request.chunkSize}`,
       );
     }
-    const actual = crc32c(data);
+    const actual = payload && payloadCrc !== undefined ? payloadCrc : crc32c(data);
     if (actual !== request.checksum) {
       throw new ThreeFsError(
         'CHECKSUM_MISMATCH',
@@ -244,8 +253,19 @@ export class CraqUpdates {
       case 'stale':
         updateVer = (meta as ChunkMeta).updateVer; // already applied here; finish it
         break;
-      case 'apply':
+      case 'apply': {
         updateVer = decision.updateVer;
+        // The last replica commits right after applying, so it does both in one durable step
+        // (one metadata commit instead of two). A re-sync transfer never forwards; a tail is
+        // the replica whose routing shows no successor. Should routing gain a successor while
+        // this runs, that successor is SYNCING and re-sync sends it this chunk: it takes the
+        // chunk lock we hold, so it reads the version committed here (as when the original
+        // two-step path found no successor at forwarding time).
+        const commitChainVer = request.syncing
+          ? this.recordedChainVer(request)
+          : role.successor
+            ? undefined
+            : role.chainVersion;
         meta = await store.update({
           chainId: request.chainId,
           chunkId: Buffer.from(request.chunkId),
@@ -258,8 +278,19 @@ export class CraqUpdates {
           chunkSize: request.chunkSize,
           syncing: request.syncing,
           requestId: request.tag.requestId,
+          commitChainVer,
         });
+        if (commitChainVer !== undefined) {
+          if (meta.updateVer !== updateVer || meta.commitVer !== updateVer) {
+            throw new ThreeFsError(
+              'INTERNAL',
+              `chain ${request.chainId}: apply-and-commit of version ${updateVer} left versions ${meta.commitVer}/${meta.updateVer}`,
+            );
+          }
+          return replyOf(meta, commitChainVer);
+        }
         break;
+      }
     }
     const forwarded = request.syncing
       ? undefined
@@ -378,6 +409,9 @@ export class CraqUpdates {
       if (!successor) return { chainVersion: role.chainVersion };
       let body: UpdateRequest = { ...request, chainVersion: role.chainVersion, updateVer };
       let data = payload;
+      // A forwarded payload's CRC32C is the request's checksum (checked on arrival): the frame
+      // reuses it rather than checksumming the chunk again.
+      let payloadCrc = request.kind === 'write' ? request.checksum : undefined;
       if (successor.state === 'SYNCING' && request.kind !== 'remove') {
         data = await target.store.readPending(request.chainId, Buffer.from(request.chunkId));
         body = {
@@ -388,6 +422,7 @@ export class CraqUpdates {
           checksum: crc32c(data),
           syncing: true,
         };
+        payloadCrc = body.checksum;
       } else if (successor.state === 'SYNCING') {
         body = { ...body, syncing: true };
       }
@@ -396,6 +431,7 @@ export class CraqUpdates {
           .get(successor.address)
           .call(StorageService.methods.update, body, {
             payload: data,
+            payloadCrc: data ? payloadCrc : undefined,
             timeoutMs: Math.max(1, Math.min(policy.timeoutMs, deadline - this.clock.now())),
           });
         return { reply: reply.body, chainVersion: reply.body.chainVer };

@@ -20,7 +20,7 @@ export interface PeerClient {
   call<Req extends z.ZodType, Res extends z.ZodType>(
     method: Method<Req, Res>,
     request: z.input<Req>,
-    options?: { payload?: Buffer | undefined; timeoutMs?: number },
+    options?: { payload?: Buffer | undefined; payloadCrc?: number | undefined; timeoutMs?: number },
   ): Promise<Reply<z.output<Res>>>;
 }
 

@@ -263,7 +263,7 @@ export class StorageServer {
         targetId: t.targetId,
         localState: t.state.local,
         chainVersion: this.roles.get(t.targetId)?.chainVersion ?? 0,
-        usedBytes: t.store.listMeta(t.chainId).reduce((sum, m) => sum + m.length, 0),
+        usedBytes: t.store.usedBytes(t.chainId),
         lowSpace: space.lowSpace,
         syncProgress: this.syncProgress.get(t.targetId),
       };
@@ -289,13 +289,17 @@ export class StorageServer {
     return {
       batchRead: (req) =>
         this.guard(async () => {
-          const { results, payload } = await this.queries.batchRead(req);
-          return { body: { results }, payload };
+          const { results, payload, payloadCrc } = await this.queries.batchRead(req);
+          return { body: { results }, payload, payloadCrc };
         }),
       write: (req, ctx) =>
-        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'client') })),
+        this.guard(async () => ({
+          body: await this.craq.handle(req, ctx.payload, 'client', ctx.payloadCrc),
+        })),
       update: (req, ctx) =>
-        this.guard(async () => ({ body: await this.craq.handle(req, ctx.payload, 'chain') })),
+        this.guard(async () => ({
+          body: await this.craq.handle(req, ctx.payload, 'chain', ctx.payloadCrc),
+        })),
       queryLastChunk: (req) =>
         this.guard(async () => ({
           body: this.queries.queryLastChunk(

@@ -2,7 +2,10 @@
 // its deadline timer and the per-request logger are created only when a handler asks for them:
 // most small calls never do, and each costs an allocation or a timer on the hot path.
 import type { Logger } from '../log.js';
+import { crc32c } from '../crc32c.js';
+import { crc32cOfTail } from '../crc32c-combine.js';
 import { ThreeFsError } from '../errors.js';
+import type { Frame } from './frame.js';
 import type { CallContext } from './service.js';
 
 export class ServerCall implements CallContext {
@@ -12,17 +15,32 @@ export class ServerCall implements CallContext {
   private logger: Logger | undefined;
   private finished = false;
   readonly deadline: number | undefined;
+  readonly payload: Buffer | undefined;
+  private knownPayloadCrc: number | undefined;
 
+  /** `frame` has passed its data CRC check (both transports verify before dispatching). */
   constructor(
     readonly peer: string,
     readonly requestId: number,
-    readonly payload: Buffer | undefined,
+    private readonly frame: Frame,
     timeoutMs: number,
     readonly startedAt: number,
     private readonly parentLog: Logger,
     private readonly labels: { service: string; method: string },
   ) {
     this.deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+    this.payload = frame.payload;
+  }
+
+  get payloadCrc(): number {
+    if (this.knownPayloadCrc === undefined) {
+      const { header, body, payload } = this.frame;
+      this.knownPayloadCrc =
+        payload === undefined || payload.length === 0
+          ? 0
+          : crc32cOfTail(header.dataCrc, crc32c(body), payload.length);
+    }
+    return this.knownPayloadCrc;
   }
 
   get signal(): AbortSignal {

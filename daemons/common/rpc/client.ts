@@ -45,6 +45,8 @@ export interface RpcClientOptions {
 
 export interface CallOptions {
   payload?: Buffer | undefined;
+  /** The payload's CRC32C, when the caller has it: spares checksumming it again for the frame. */
+  payloadCrc?: number | undefined;
   /** Milliseconds until DEADLINE_EXCEEDED; 0 means no deadline. */
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
@@ -75,6 +77,7 @@ class OutgoingCall implements AwaitingReply {
     readonly method: Method,
     readonly body: Buffer,
     readonly payload: Buffer | undefined,
+    readonly payloadCrc: number | undefined,
     readonly timeoutMs: number,
     readonly signal: AbortSignal | undefined,
     readonly resolve: (reply: Reply<unknown>) => void,
@@ -192,6 +195,7 @@ export class RpcClient {
         method,
         body,
         options.payload,
+        options.payloadCrc,
         timeoutMs,
         options.signal,
         resolve as (reply: Reply<unknown>) => void,
@@ -327,6 +331,7 @@ export class RpcClient {
         methodId: call.method.id,
         requestId: call.requestId,
         timeoutMs: call.timeoutMs,
+        payloadCrc: call.payloadCrc,
       },
       call.body,
       call.payload,

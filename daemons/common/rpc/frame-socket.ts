@@ -20,6 +20,8 @@ export interface OutgoingFrame {
   methodId: number;
   requestId: number;
   timeoutMs: number;
+  /** CRC32C of the payload when the sender already has it (see writeHeader). */
+  payloadCrc?: number | undefined;
 }
 
 /** How long a closing socket may take to flush its last frame before it is destroyed. */

@@ -17,6 +17,7 @@
 //   36 u32 header CRC32C  over bytes 0..36, so a corrupt length is caught before we wait for or
 //                         allocate the bytes it promises
 import { crc32c } from '../crc32c.js';
+import { crc32cCombine } from '../crc32c-combine.js';
 import { ThreeFsError } from '../errors.js';
 
 export const FRAME_MAGIC = 0x52534654; // 'TFSR' as bytes on the wire
@@ -78,12 +79,16 @@ function assertUint(name: string, value: number, max: number): void {
 /**
  * Writes a header for a frame with these segments into `target` at `offset`, computing both CRCs.
  * The caller passes the real segments so the lengths and data CRC can never disagree with them.
+ * A caller that already holds the payload's CRC32C (a chunk's checksum, verified or computed
+ * once) passes it as `payloadCrc`: the data CRC is then combined from it rather than read from
+ * the payload's bytes again. A wrong one makes the receiver reject the frame, never accept bytes.
  */
 export function writeHeader(
   target: Buffer,
   offset: number,
   fields: Omit<FrameHeader, 'bodyLength' | 'payloadLength' | 'dataCrc' | 'flags' | 'version'> & {
     version?: number;
+    payloadCrc?: number | undefined;
   },
   body: Uint8Array,
   payload: Uint8Array | undefined,
@@ -95,7 +100,12 @@ export function writeHeader(
   const version = fields.version ?? PROTOCOL_VERSION;
   assertUint('version', version, 0xff);
   let dataCrc = crc32c(body);
-  if (payload !== undefined && payload.length > 0) dataCrc = crc32c(payload, dataCrc);
+  if (payload !== undefined && payload.length > 0) {
+    dataCrc =
+      fields.payloadCrc === undefined
+        ? crc32c(payload, dataCrc)
+        : crc32cCombine(dataCrc, fields.payloadCrc, payload.length);
+  }
   target.writeUInt32LE(FRAME_MAGIC, offset);
   target.writeUInt8(version, offset + 4);
   target.writeUInt8(fields.kind, offset + 5);

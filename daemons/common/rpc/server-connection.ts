@@ -185,7 +185,7 @@ export class ServerConnection {
     const call = new ServerCall(
       this.peer,
       header.requestId,
-      frame.payload,
+      frame,
       header.timeoutMs,
       performance.now(),
       this.options.log,
@@ -221,7 +221,8 @@ export class ServerConnection {
   private finishCall(
     method: Method,
     call: ServerCall,
-    reply: { body: unknown; payload?: Buffer | undefined } | undefined,
+    reply:
+      { body: unknown; payload?: Buffer | undefined; payloadCrc?: number | undefined } | undefined,
     thrown: unknown,
   ): void {
     call.finish();
@@ -242,6 +243,7 @@ export class ServerConnection {
             methodId: method.id,
             requestId: call.requestId,
             timeoutMs: 0,
+            payloadCrc: reply.payloadCrc,
           },
           body,
           reply.payload,

@@ -32,6 +32,8 @@ export interface Service<M extends Record<string, MethodSpec> = Record<string, M
 export interface Reply<Body> {
   body: Body;
   payload?: Buffer | undefined;
+  /** The payload's CRC32C, when the handler has it: spares checksumming it again for the frame. */
+  payloadCrc?: number | undefined;
 }
 
 export interface CallContext {
@@ -40,6 +42,11 @@ export interface CallContext {
   readonly requestId: number;
   /** The raw payload segment of the request, if the caller sent one. */
   readonly payload: Buffer | undefined;
+  /**
+   * CRC32C of the payload (0 without one), derived from the frame's data CRC, which the transport
+   * verified against the bytes received: a handler checking a checksum need not read them again.
+   */
+  readonly payloadCrc: number;
   /** Milliseconds since the epoch by which the caller stops waiting, if it set a deadline. */
   readonly deadline: number | undefined;
   /** Aborted when the deadline passes, the caller cancels, or the connection closes. */

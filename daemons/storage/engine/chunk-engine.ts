@@ -110,6 +110,8 @@ function piecesOf(segments: Segment[], old: Buffer | undefined, oldBase: number,
 export class ChunkEngine implements ChunkStore {
   private readonly locks: KeyedLock;
   private readonly pins: BlockPins;
+  /** Committed content bytes per chain, kept as records change (reports must not scan chunks). */
+  private readonly chainBytes = new Map<number, number>();
   private closed = false;
   private active = 0;
   private idle: (() => void) | undefined;
@@ -165,11 +167,13 @@ export class ChunkEngine implements ChunkStore {
       meta = new MetaStore(path.join(config.path, 'meta'));
       // Allocation is rebuilt from the records: whatever a crash left unreferenced is free.
       let chunks = 0;
+      const engine = new ChunkEngine(config, io, files, allocator, meta, logger);
       for (const row of meta.range(Buffer.from([0]), undefined)) {
-        for (const block of blocksOf(decodeRecord(row.value))) allocator.markUsed(block);
+        const rec = decodeRecord(row.value);
+        for (const block of blocksOf(rec)) allocator.markUsed(block);
+        engine.countBytes(row.key, rec.committed.length);
         chunks++;
       }
-      const engine = new ChunkEngine(config, io, files, allocator, meta, logger);
       logger.info(
         { path: config.path, chunks, io: io.backend, directIo: files.direct },
         'chunk engine open',
@@ -211,6 +215,10 @@ export class ChunkEngine implements ChunkStore {
   /** LMDB commits so far (each one fdatasync), to show group commit in benchmarks. */
   metadataCommits(): number {
     return this.store.lastCommitId();
+  }
+
+  usedBytes(chainId: number): number {
+    return this.chainBytes.get(chainId) ?? 0;
   }
 
   meta(chainId: number, chunkId: Buffer): ChunkMeta | undefined {
@@ -347,6 +355,7 @@ export class ChunkEngine implements ChunkStore {
     if (request.kind === 'truncate' && request.length === undefined) {
       throw new ThreeFsError('INVALID_ARGUMENT', 'a truncate needs a length');
     }
+    if (request.commitChainVer !== undefined) checkU32('commitChainVer', request.commitChainVer);
     if (request.requestId !== undefined && !Number.isSafeInteger(request.requestId)) {
       throw new ThreeFsError('INVALID_ARGUMENT', `requestId ${request.requestId}`);
     }
@@ -378,8 +387,7 @@ export class ChunkEngine implements ChunkStore {
         }
         const committedChainVer = Math.max(rec.chainVer, chainVer);
         if (pending.remove) {
-          await this.store.write([{ key, value: null }]);
-          this.release(rec, undefined);
+          await this.persist(key, rec, undefined);
           return toMeta(chainId, chunkId, {
             commitVer: updateVer,
             chainVer: committedChainVer,
@@ -400,8 +408,7 @@ export class ChunkEngine implements ChunkStore {
           pending: null,
           lastRequestId: rec.lastRequestId,
         };
-        await this.store.write([{ key, value: encodeRecord(next) }]);
-        this.release(rec, next);
+        await this.persist(key, rec, next);
         return toMeta(chainId, chunkId, next);
       }),
     );
@@ -417,8 +424,7 @@ export class ChunkEngine implements ChunkStore {
         const next: ChunkRecord | undefined = neverCommitted
           ? undefined
           : { ...rec, pending: null };
-        await this.store.write([{ key, value: next ? encodeRecord(next) : null }]);
-        this.release(rec, next);
+        await this.persist(key, rec, next);
       }),
     );
   }
@@ -438,8 +444,7 @@ export class ChunkEngine implements ChunkStore {
             this.locks.run(key.toString('latin1'), async () => {
               const rec = this.load(key);
               if (!rec) return;
-              await this.store.write([{ key, value: null }]);
-              this.release(rec, undefined);
+              await this.persist(key, rec, undefined);
             }),
           ),
         );
@@ -484,6 +489,28 @@ export class ChunkEngine implements ChunkStore {
   private load(key: Buffer): ChunkRecord | undefined {
     const raw = this.store.get(key);
     return raw ? decodeRecord(raw) : undefined;
+  }
+
+  /**
+   * Makes `after` the chunk's record (undefined deletes it) in one durable LMDB commit, then keeps
+   * the per-chain byte count and frees blocks `before` named and `after` does not.
+   */
+  private async persist(
+    key: Buffer,
+    before: ChunkRecord | undefined,
+    after: ChunkRecord | undefined,
+  ): Promise<void> {
+    await this.store.write([{ key, value: after ? encodeRecord(after) : null }]);
+    this.countBytes(key, (after?.committed.length ?? 0) - (before?.committed.length ?? 0));
+    this.release(before, after);
+  }
+
+  private countBytes(key: Buffer, delta: number): void {
+    const { chainId } = splitKey(key);
+    const bytes = (this.chainBytes.get(chainId) ?? 0) + delta;
+    if (bytes < 0) throw new ThreeFsError('INTERNAL', `chain ${chainId} would hold ${bytes} bytes`);
+    if (bytes === 0) this.chainBytes.delete(chainId);
+    else this.chainBytes.set(chainId, bytes);
   }
 
   /** Frees what `before` referenced and `after` does not, once readers are done with it. */
@@ -596,22 +623,39 @@ export class ChunkEngine implements ChunkStore {
     const allocated: BlockRef[] = [];
     try {
       const content = await this.writeContent(plan, committed, data, allocated);
-      const pending: PendingVersion = {
-        ...content,
-        updateVer: request.updateVer,
-        chainVer: request.chainVer,
-        remove: plan.kind === 'remove',
-      };
-      const next: ChunkRecord = {
-        commitVer: syncing ? request.updateVer - 1 : (rec?.commitVer ?? 0),
-        chainVer: rec?.chainVer ?? 0,
-        committed,
-        pending,
-        lastRequestId: request.requestId ?? rec?.lastRequestId ?? 0,
-      };
-      await this.store.write([{ key, value: encodeRecord(next) }]);
+      const lastRequestId = request.requestId ?? rec?.lastRequestId ?? 0;
+      let next: ChunkRecord;
+      if (request.commitChainVer !== undefined) {
+        // Applied and committed in one LMDB commit: the record goes from one committed version
+        // straight to the next, so a crash leaves either (see ChunkStore.update).
+        next = {
+          commitVer: request.updateVer,
+          chainVer: Math.max(rec?.chainVer ?? 0, request.commitChainVer),
+          committed: content,
+          pending: null,
+          lastRequestId,
+        };
+        if (plan.kind === 'remove') {
+          await this.persist(key, rec, undefined);
+          return toMeta(request.chainId, request.chunkId, { ...next, committed: emptyContent });
+        }
+      } else {
+        const pending: PendingVersion = {
+          ...content,
+          updateVer: request.updateVer,
+          chainVer: request.chainVer,
+          remove: plan.kind === 'remove',
+        };
+        next = {
+          commitVer: syncing ? request.updateVer - 1 : (rec?.commitVer ?? 0),
+          chainVer: rec?.chainVer ?? 0,
+          committed,
+          pending,
+          lastRequestId,
+        };
+      }
+      await this.persist(key, rec, next);
       allocated.length = 0; // the record owns them now
-      this.release(rec, next);
       return toMeta(request.chainId, request.chunkId, next);
     } finally {
       for (const block of allocated) this.allocator.free(block);

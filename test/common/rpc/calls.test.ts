@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { crc32c } from '../../../daemons/common/crc32c.js';
 import { ThreeFsError } from '../../../daemons/common/errors.js';
 import { CoreService, RpcClientPool } from '../../../daemons/common/rpc/index.js';
 import {
@@ -38,6 +39,35 @@ describe('rpc calls over TCP', () => {
       const none = await client.call(CoreService.methods.echo, {});
       assert.equal(none.payload, undefined);
       assert.equal(none.body.message, '', 'missing field takes its default');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a known payload CRC32C stands in for reading the payload, and a wrong one is refused', async () => {
+    const client = newClient(fixture.server.address);
+    try {
+      const payload = Buffer.alloc(1024 * 1024 + 3);
+      for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+      const crc = crc32c(payload);
+      const sent = await client.call(
+        TestService.methods.checksum,
+        { replyCrc: crc },
+        { payload, payloadCrc: crc },
+      );
+      assert.equal(sent.body.payloadCrc, crc, 'the handler learns the CRC from the frame');
+      assert.ok(sent.payload?.equals(payload));
+      const none = await client.call(TestService.methods.checksum, {});
+      assert.equal(none.body.payloadCrc, 0);
+      // A wrong CRC makes a frame whose data CRC does not match: the receiver drops it.
+      await assert.rejects(
+        client.call(TestService.methods.checksum, {}, { payload, payloadCrc: crc ^ 1 }),
+      );
+      await assert.rejects(
+        client.call(TestService.methods.checksum, { replyCrc: crc ^ 1 }, { payload }),
+      );
+      const again = await client.call(TestService.methods.checksum, {}, { payload });
+      assert.equal(again.body.payloadCrc, crc, 'the client reconnects and carries on');
     } finally {
       await client.close();
     }

@@ -72,6 +72,12 @@ export const TestService = defineService({
       }),
       response: z.object({ total: z.number() }),
     },
+    /** Reports ctx.payloadCrc and echoes the payload, replying with `replyCrc` as its CRC. */
+    checksum: {
+      id: 5,
+      request: z.object({ replyCrc: z.number().optional() }),
+      response: z.object({ payloadCrc: z.number() }),
+    },
   },
 });
 
@@ -113,6 +119,11 @@ export async function startServer(options: Partial<RpcServerOptions> = {}): Prom
         });
       }),
     sum: ({ values }) => ({ body: { total: values.reduce((a, b) => a + b, 0) } }),
+    checksum: ({ replyCrc }, ctx) => ({
+      body: { payloadCrc: ctx.payloadCrc },
+      payload: ctx.payload,
+      payloadCrc: replyCrc,
+    }),
   });
   await server.listen();
   return { server, logs, aborts, close: () => server.close(1000) };

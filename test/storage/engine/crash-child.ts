@@ -1,6 +1,7 @@
 // The process the crash test kills: it resolves pending versions left by the previous kill
 // (commit or abort, seeded), then runs the deterministic update stream on every chunk at once,
-// printing "C <chunk> <version>" after each commit is durable. stdout to a pipe is synchronous on
+// printing "C <chunk> <version>" after each commit is durable. Odd chunks apply and commit in one
+// step (as a chain's last replica does), even chunks update then commit. stdout to a pipe is synchronous on
 // Linux, so a printed commit was acknowledged before the kill. Bounded in ops and time.
 import { ChunkModel } from './crash-model.js';
 import { chunkId, openTestEngine } from './helpers.js';
@@ -39,8 +40,13 @@ await Promise.all(
     const id = chunkId(1, i);
     for (let n = 0; n < MAX_OPS_PER_CHUNK && Date.now() < deadline; n++) {
       const version = (engine.meta(CHAIN, id)?.commitVer ?? 0) + 1;
-      await engine.update(model.request(CHAIN, id, version));
-      await engine.commit(CHAIN, id, version, 1);
+      if (i % 2 === 1) {
+        // The last replica's path: applied and committed in one durable step.
+        await engine.update({ ...model.request(CHAIN, id, version), commitChainVer: 1 });
+      } else {
+        await engine.update(model.request(CHAIN, id, version));
+        await engine.commit(CHAIN, id, version, 1);
+      }
       process.stdout.write(`C ${i} ${version}\n`);
     }
   }),

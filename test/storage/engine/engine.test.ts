@@ -222,6 +222,55 @@ describe('chunk engine', () => {
     assert.ok(gone instanceof Error && 'code' in gone && gone.code === 'NOT_FOUND');
   });
 
+  it('apply-and-commit (the last replica) commits in one metadata commit, COW, in place and remove', async () => {
+    const id = chunkId(1, 3);
+    const step = (updateVer: number, change: Partial<Parameters<ChunkEngine['update']>[0]>) =>
+      engine.update({
+        chainId: CHAIN,
+        chunkId: id,
+        updateVer,
+        chainVer: 2,
+        kind: 'write',
+        offset: 0,
+        chunkSize: MiB,
+        commitChainVer: 3,
+        ...change,
+      });
+    const commitsBefore = engine.metadataCommits();
+    const first = await step(1, { data: pattern(40, 10_000) });
+    assert.equal(engine.metadataCommits() - commitsBefore, 1);
+    assert.deepEqual(
+      [first.commitVer, first.updateVer, first.chainVer, first.length, first.pendingLength],
+      [1, 1, 3, 10_000, undefined],
+    );
+    assert.equal(first.checksum, crc32c(pattern(40, 10_000)));
+    const firstBlock = engine.locate(CHAIN, id)!.committed;
+    assert.equal(engine.locate(CHAIN, id)!.pending, null);
+    // An append that fits: written in place, committed at once.
+    const appended = await step(2, { offset: 10_000, data: pattern(41, 5_000) });
+    assert.deepEqual(engine.locate(CHAIN, id)!.committed, firstBlock);
+    const model = Buffer.concat([pattern(40, 10_000), pattern(41, 5_000)]);
+    assert.equal(appended.checksum, crc32c(model));
+    assert.ok((await readAll(engine, id)).data.equals(model));
+    // An overwrite: copy-on-write, the old block goes back to the allocator.
+    await step(3, { offset: 0, data: pattern(42, 100), commitChainVer: 1 });
+    assert.notDeepEqual(engine.locate(CHAIN, id)!.committed, firstBlock);
+    assert.equal(engine.meta(CHAIN, id)!.chainVer, 3, 'the chain version never goes back');
+    model.set(pattern(42, 100), 0);
+    assert.ok((await readAll(engine, id)).data.equals(model));
+    // A next version must still follow the committed one.
+    await assert.rejects(step(5, { data: pattern(43, 1) }), { code: 'FAILED_PRECONDITION' });
+    assert.equal(
+      engine.usedBytes(CHAIN),
+      engine.listMeta(CHAIN).reduce((sum, m) => sum + m.length, 0),
+    );
+    const removed = await step(4, { kind: 'remove' });
+    assert.deepEqual([removed.commitVer, removed.length], [4, 0]);
+    assert.equal(engine.meta(CHAIN, id), undefined);
+    await assert.rejects(step(1, { data: pattern(43, 1), commitChainVer: -1 }), {
+      code: 'INVALID_ARGUMENT',
+    });
+  });
   it('commit, stale commit, abort, and version rules', async () => {
     const id = chunkId(1, 3);
     await writeCommit(engine, id, { data: pattern(10, 5000) });
@@ -540,8 +589,13 @@ describe('chunk engine reopen', () => {
         data: pattern(99, 10),
         chunkSize: MiB,
       });
+      // Committed bytes per chain, counted as records change and rebuilt on open.
+      const committedBytes = ids.reduce((sum, _, i) => sum + 70_000 + i, 0);
+      assert.equal(engine.usedBytes(CHAIN), committedBytes);
       await engine.close();
       engine = await openTestEngine(disk.dir);
+      assert.equal(engine.usedBytes(CHAIN), committedBytes);
+      assert.equal(engine.usedBytes(CHAIN + 1), 0);
       // new chunks after reopen must not land on blocks still in use
       for (let i = 0; i < 20; i++)
         await writeCommit(engine, chunkId(9, i), { data: pattern(500 + i, 70_000) });
@@ -551,6 +605,9 @@ describe('chunk engine reopen', () => {
       assert.equal(engine.meta(CHAIN, ids[0]!)!.updateVer, 2);
       const expected = applyWrite(pattern(0, 70_000), 0, pattern(99, 10));
       assert.ok((await engine.readPending(CHAIN, ids[0]!)).equals(expected));
+      await engine.commit(CHAIN, ids[0]!, 2, 1);
+      await engine.dropChain(CHAIN);
+      assert.equal(engine.usedBytes(CHAIN), 0);
       await engine.close();
       await assert.rejects(engine.read([]), { code: 'UNAVAILABLE' });
     } finally {

@@ -67,6 +67,10 @@ export class SimChunkStore implements ChunkStore {
     return r && this.metaOf(chainId, chunkId, r);
   }
 
+  usedBytes(chainId: number): number {
+    return this.listMeta(chainId).reduce((sum, m) => sum + m.length, 0);
+  }
+
   listMeta(chainId: number, begin?: Buffer, end?: Buffer, limit = Infinity): ChunkMeta[] {
     const out: ChunkMeta[] = [];
     const keys = [...this.disk.chunks.keys()].filter((k) => k.startsWith(`${chainId}/`)).sort();
@@ -125,6 +129,25 @@ export class SimChunkStore implements ChunkStore {
       record.content.copy(content, 0, 0, Math.min(record.content.length, content.length));
     } else {
       content = Buffer.alloc(0);
+    }
+    if (request.commitChainVer !== undefined) {
+      // Applied and committed in one durable step (the last replica of a chain).
+      delete record.pending;
+      const chainVer = Math.max(record.chainVer, request.commitChainVer);
+      if (request.kind === 'remove') {
+        this.disk.chunks.delete(key);
+        return {
+          ...this.metaOf(request.chainId, request.chunkId, record),
+          commitVer: request.updateVer,
+          updateVer: request.updateVer,
+          chainVer,
+          length: 0,
+          checksum: 0,
+        };
+      }
+      Object.assign(record, { commitVer: request.updateVer, chainVer, content });
+      this.disk.chunks.set(key, record);
+      return this.metaOf(request.chainId, request.chunkId, record);
     }
     if (request.syncing) record.commitVer = request.updateVer - 1;
     record.pending = {
