@@ -49,6 +49,9 @@ export interface ChunkRead {
 /** Bytes read (shorter at the end of a chunk), or undefined when the chunk does not exist. */
 export type ChunkReadResult = Buffer | undefined;
 
+/** Stripes remembered per layout; a bound, since each file may have its own seed. */
+const MAX_CACHED_STRIPES = 4_096;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Allocates update channels; each carries one update at a time with an increasing seqnum. */
@@ -83,6 +86,7 @@ export class StorageClient {
   private readonly retryTotalMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly maxBatchIos: number;
+  private readonly stripes = new Map<string, readonly number[]>();
   private readonly maxBatchBytes: number;
 
   constructor(private readonly options: StorageClientOptions) {
@@ -246,7 +250,9 @@ export class StorageClient {
             throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
           const pick = serving[(Math.random() * serving.length) | 0]!;
           const address = this.addressOf(info, pick.targetId);
-          batches.set(address, [...(batches.get(address) ?? []), index]);
+          const batch = batches.get(address);
+          if (batch) batch.push(index);
+          else batches.set(address, [index]);
         } catch {
           failed.push(index);
         }
@@ -390,7 +396,7 @@ export class StorageClient {
 
   // ---- file-level helpers ---------------------------------------------------------------------
 
-  private async stripe(layout: Layout): Promise<number[]> {
+  private async stripe(layout: Layout): Promise<readonly number[]> {
     let info = await this.routing();
     let table = findChainTable(info, layout.chainTableId, layout.chainTableVersion);
     if (!table && layout.chains.kind === 'range') {
@@ -403,7 +409,16 @@ export class StorageClient {
         `chain table ${layout.chainTableId} version ${layout.chainTableVersion} is unknown`,
       );
     }
-    return stripeChains(layout, table?.chainIds ?? []);
+    // The stripe is a pure function of the layout and the table version (the shuffle is frozen),
+    // and every read and write of a file needs it: compute it once per layout.
+    const key = `${layout.chainTableId}/${table?.version ?? 0}/${layout.stripeSize}/${JSON.stringify(layout.chains)}`;
+    const cached = this.stripes.get(key);
+    if (cached) return cached;
+    const stripe = Object.freeze(stripeChains(layout, table?.chainIds ?? []));
+    if (this.stripes.size >= MAX_CACHED_STRIPES)
+      this.stripes.delete(this.stripes.keys().next().value as string);
+    this.stripes.set(key, stripe);
+    return stripe;
   }
 
   /** Exact length: the furthest end of the last chunk on any of the first `dynStripe` chains. */

@@ -3,6 +3,7 @@
 // file length, single-chunk metadata, and the metadata pages a predecessor reads during re-sync.
 import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
+import { groupBy } from '../common/group-by.js';
 import type { ChunkMetaWire, ReadIoResult, StorageService } from '../common/services/storage.js';
 import type { ChunkMeta, ReadRequest } from './chunk-store.js';
 import { mayServeReads } from './local-state.js';
@@ -74,8 +75,7 @@ export class ChunkQueries {
     });
 
     // One engine call per disk, each carrying every IO for that disk.
-    const byStore = new Map<unknown, typeof pending>();
-    for (const p of pending) byStore.set(p.store, [...(byStore.get(p.store) ?? []), p]);
+    const byStore = groupBy(pending, (p) => p.store);
     const data: Buffer[] = new Array(request.ios.length);
     // A whole chunk's CRC32C is its committed checksum; the engine verified every granule of it.
     const wholeChunkCrc: Array<number | undefined> = new Array(request.ios.length);
