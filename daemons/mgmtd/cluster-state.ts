@@ -213,6 +213,18 @@ export class ClusterState {
     return this.chains.get(chainId);
   }
 
+  allChains(): ChainInfo[] {
+    return [...this.chains.values()];
+  }
+
+  /** Where a target lives (node, disk, chain), if it was created. */
+  target(targetId: number): PersistedTarget | undefined {
+    const t = this.targets.get(targetId);
+    return (
+      t && { targetId: t.targetId, nodeId: t.nodeId, diskIndex: t.diskIndex, chainId: t.chainId }
+    );
+  }
+
   node(nodeId: number): PersistedNode | undefined {
     const n = this.nodes.get(nodeId);
     return (

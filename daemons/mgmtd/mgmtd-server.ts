@@ -440,9 +440,7 @@ export class MgmtdServer {
         const chain = await this.editChain(req.chainId, (c) => {
           if (req.op === 'remove') return removeTarget(c, req.targetId);
           if (req.op === 'offline') return offlineTarget(c, req.targetId);
-          const target = state
-            .routingInfo(this.now())
-            .targets.find((t) => t.targetId === req.targetId);
+          const target = state.target(req.targetId);
           if (!target)
             throw new ThreeFsError('NOT_FOUND', `no target ${req.targetId}; create it first`);
           if (target.chainId !== req.chainId) {
@@ -451,8 +449,7 @@ export class MgmtdServer {
               `target ${req.targetId} was created for chain ${target.chainId}`,
             );
           }
-          const nodeOf = (id: number) =>
-            state.routingInfo(this.now()).targets.find((t) => t.targetId === id)?.nodeId;
+          const nodeOf = (id: number) => state.target(id)?.nodeId;
           return addTarget(c, { targetId: target.targetId, nodeId: target.nodeId }, nodeOf);
         });
         return ok({ chain });
@@ -469,7 +466,7 @@ export class MgmtdServer {
       },
       shutdownAllChains: async () => {
         const count = await this.mutate((state) => {
-          const chains = state.routingInfo(this.now()).chains.map((c) => shutdownChain(c));
+          const chains = state.allChains().map((c) => shutdownChain(c));
           return { changes: { chains }, apply: () => (state.applyChains(chains), chains.length) };
         });
         return ok({ chains: count });
