@@ -2,7 +2,7 @@
 // store, three storage processes with file-backed targets, chains of three from the placement
 // generator, and the FUSE mount. State (configs, data, logs, pids) lives in one data directory, so
 // a second `up` brings the same data back.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -418,7 +418,6 @@ export async function localDown(flags: LocalFlags): Promise<{ value: unknown }> 
   if (!record) throw new UsageError(`no local cluster state in ${dataDir}`);
   const stopped = await stopAll(record);
   // A mount whose daemon died leaves "transport endpoint is not connected": clear it.
-  const { spawnSync } = await import('node:child_process');
   spawnSync('fusermount3', ['-u', '-q', record.mountDir], { stdio: 'ignore' });
   return { value: { stopped, dataDir } };
 }

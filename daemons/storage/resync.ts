@@ -32,7 +32,8 @@ export interface ResyncDeps {
   /** Takes a successor offline after a fatal inconsistency (mgmtd's updateChain in the daemon). */
   offlineTarget: (chainId: number, targetId: number) => Promise<void>;
   log: Logger;
-  registry_: Registry;
+  /** Where the re-sync progress gauges are registered. */
+  metrics: Registry;
   options: ResyncOptions;
   clock?: Clock;
 }
@@ -87,13 +88,13 @@ export class ResyncWorker {
       name: 'threefs_storage_resync_chunks',
       help: 'chunks of the current re-sync, by chain and kind (done/total)',
       labelNames: ['chain', 'kind'],
-      registers: [deps.registry_],
+      registers: [deps.metrics],
     });
     this.bytesGauge = new Gauge({
       name: 'threefs_storage_resync_bytes',
       help: 'bytes of the current re-sync, by chain and kind (done/total)',
       labelNames: ['chain', 'kind'],
-      registers: [deps.registry_],
+      registers: [deps.metrics],
     });
   }
 

@@ -116,7 +116,7 @@ export class StorageServer {
         });
       },
       log,
-      registry_: registry,
+      metrics: registry,
       options: { ...config.resync, retryAfterMs: Math.max(1_000, config.resync.intervalMs * 4) },
     });
     this.rpc.register(StorageService, this.handlers());

@@ -264,7 +264,7 @@ class SimNode implements Endpoint {
       craq: this.craq,
       offlineTarget: async (_chain, targetId) => this.mgmtd.forceOffline(targetId),
       log: silent,
-      registry_: new Registry(),
+      metrics: new Registry(),
       options: { intervalMs: 50, concurrency: 4, pageSize: 64, retryAfterMs: 200 },
       clock: this.sched,
     });
