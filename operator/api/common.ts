@@ -103,3 +103,17 @@ export const targetLocalState = z.enum(['UPTODATE', 'ONLINE', 'OFFLINE']);
 
 /** The upper bound the schemas put on replication factor and chain length. */
 export const MAX_REPLICATION_FACTOR = 5;
+
+/** The object a custom resource of this API is: the usual envelope around its spec and status. */
+export function customResource<Spec extends z.ZodType, Status extends z.ZodType>(
+  spec: Spec,
+  status: Status,
+) {
+  return z.object({
+    apiVersion: z.string(),
+    kind: z.string(),
+    metadata: z.record(z.string(), z.unknown()),
+    spec,
+    status: status.optional(),
+  });
+}

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import {
   conditions,
+  customResource,
   immutable,
   MAX_REPLICATION_FACTOR,
   objectName,
@@ -53,13 +54,7 @@ export const storageChainStatus = z.object({
   conditions: conditions.optional(),
 });
 
-export const storageChain = z.object({
-  apiVersion: z.string(),
-  kind: z.string(),
-  metadata: z.record(z.string(), z.unknown()),
-  spec: storageChainSpec,
-  status: storageChainStatus.optional(),
-});
+export const storageChain = customResource(storageChainSpec, storageChainStatus);
 
 export type StorageChainSpec = z.infer<typeof storageChainSpec>;
 export type StorageChainStatus = z.infer<typeof storageChainStatus>;

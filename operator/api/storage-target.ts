@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import {
   conditions,
+  customResource,
   objectName,
   targetLocalState,
   targetPublicState,
@@ -68,13 +69,7 @@ export const storageTargetStatus = z.object({
   conditions: conditions.optional(),
 });
 
-export const storageTarget = z.object({
-  apiVersion: z.string(),
-  kind: z.string(),
-  metadata: z.record(z.string(), z.unknown()),
-  spec: storageTargetSpec,
-  status: storageTargetStatus.optional(),
-});
+export const storageTarget = customResource(storageTargetSpec, storageTargetStatus);
 
 export type StorageTargetSpec = z.infer<typeof storageTargetSpec>;
 export type StorageTargetStatus = z.infer<typeof storageTargetStatus>;

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import {
   conditions,
+  customResource,
   immutable,
   MAX_REPLICATION_FACTOR,
   objectName,
@@ -430,13 +431,7 @@ export const threeFSClusterStatus = z.object({
     .describe('Versions running, per component; more than one means an update is rolling.'),
 });
 
-export const threeFSCluster = z.object({
-  apiVersion: z.string(),
-  kind: z.string(),
-  metadata: z.record(z.string(), z.unknown()),
-  spec: threeFSClusterSpec,
-  status: threeFSClusterStatus.optional(),
-});
+export const threeFSCluster = customResource(threeFSClusterSpec, threeFSClusterStatus);
 
 export type ThreeFSClusterSpec = z.infer<typeof threeFSClusterSpec>;
 export type ThreeFSClusterStatus = z.infer<typeof threeFSClusterStatus>;
