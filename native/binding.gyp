@@ -21,7 +21,8 @@
         "src/chunkio/io_batch.cc",
         "src/chunkio/thread_backend.cc",
         "src/chunkio/uring_backend.cc",
-        "src/chunkio/chunkio_addon.cc"
+        "src/chunkio/chunkio_addon.cc",
+        "src/payload_pool.cc"
       ],
       "cflags_cc": ["<!@(pkg-config --cflags liburing)"],
       "libraries": ["<!@(pkg-config --libs liburing)"]

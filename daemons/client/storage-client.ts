@@ -19,6 +19,7 @@ import type { Logger } from '../common/log.js';
 import { findChainTable, type RoutingInfo } from '../common/routing.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
+import { slice } from '../common/pooled-views.js';
 import type { RoutingCache } from './routing-cache.js';
 
 export type UpdateReply = z.output<typeof UpdateResult>;
@@ -325,7 +326,7 @@ export class StorageClient {
       if (result.status === 'ok') {
         if (!payload || offset + result.length > payload.length)
           throw new ThreeFsError('PROTOCOL_ERROR', 'read reply payload is short');
-        results[index] = payload.subarray(offset, offset + result.length);
+        results[index] = slice(payload, offset, offset + result.length);
         offset += result.length;
       } else if (result.status === 'NOT_FOUND') {
         results[index] = undefined;

@@ -6,6 +6,7 @@ interface Crc32cAddon {
   crc32c(data: Uint8Array | readonly Uint8Array[], seed?: number): number;
   crc32cPortable(data: Uint8Array | readonly Uint8Array[], seed?: number): number;
   crc32cHardware(data: Uint8Array | readonly Uint8Array[], seed?: number): number;
+  crc32cGranules(data: Uint8Array, granule: number): Uint32Array;
   hardwareAvailable: boolean;
 }
 
@@ -14,6 +15,10 @@ const addon = loadAddon<Crc32cAddon>('threefs_crc32c');
 /** CRC32C of one buffer, or of several buffers as if concatenated; `seed` continues a prior CRC. */
 export const crc32c: (data: Uint8Array | readonly Uint8Array[], seed?: number) => number =
   addon.crc32c;
+
+/** The CRC32C of each `granule`-byte piece of `data` (the last may be shorter), as chunks keep them. */
+export const crc32cGranules: (data: Uint8Array, granule: number) => Uint32Array =
+  addon.crc32cGranules;
 
 /** The table-driven implementation, for tests and CPUs without SSE4.2. */
 export const crc32cPortable = addon.crc32cPortable;

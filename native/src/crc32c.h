@@ -18,4 +18,8 @@ bool Crc32cHardwareAvailable();
 // The fastest implementation this CPU supports, chosen once at load time.
 uint32_t Crc32c(uint32_t crc, const uint8_t* data, size_t len);
 
+// The CRC of each `granule`-byte piece of data[0, length) (the last one may be shorter) into
+// out[0, ceil(length / granule)): what a chunk keeps per granule. `granule` must be non-zero.
+void Crc32cGranules(const uint8_t* data, size_t length, size_t granule, uint32_t* out);
+
 }  // namespace threefs

@@ -35,7 +35,9 @@ PayloadPool::Block* PayloadPool::Acquire(size_t length) {
   } else {
     const size_t capacity = kMinBlock << cls;
     if (totalBytes_ + capacity > limitBytes_) return nullptr;
-    auto* data = static_cast<uint8_t*>(std::malloc(capacity));
+    // Page-aligned (capacity is a power of two >= 64 KiB), so O_DIRECT can read straight into a
+    // block: the chunk engine's read pool is this class too.
+    auto* data = static_cast<uint8_t*>(std::aligned_alloc(kAlign, capacity));
     if (data == nullptr) return nullptr;
     blocks_.push_back(Block{static_cast<uint32_t>(blocks_.size() + 1), data, capacity, false, nullptr});
     totalBytes_ += capacity;

@@ -4,7 +4,8 @@
 // pool are allocated once and handed to JS as views of a long-lived ArrayBuffer, so they add no
 // external memory; a block returns here when JS has collected its view (a FinalizationRegistry
 // callback calls Release). Power-of-two size classes; the total is capped, and past the cap the
-// caller falls back to a one-off allocation. JS thread only.
+// caller falls back to a one-off allocation. Blocks are page-aligned. JS thread only. Used by the
+// RPC transport (received payloads) and the chunk engine's executor (read destinations).
 #pragma once
 
 #include <cstddef>
@@ -17,6 +18,7 @@ class PayloadPool {
  public:
   static constexpr size_t kMinBlock = 64 * 1024;
   static constexpr size_t kMaxBlock = 16 * 1024 * 1024;
+  static constexpr size_t kAlign = 4096;
 
   struct Block {
     uint32_t id;

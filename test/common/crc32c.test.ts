@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import {
   crc32c,
   crc32cHardware,
+  crc32cGranules,
   crc32cHardwareAvailable,
   crc32cPortable,
 } from '../../daemons/common/crc32c.js';
@@ -66,6 +67,35 @@ describe('crc32c', () => {
         assert.equal(crc32c(view, 0x12345678), crc32cPortable(view, 0x12345678));
       }
     }
+  });
+
+  it('per-granule CRCs (three granules interleaved) match each granule on its own', () => {
+    const data = randomBytes(300 * 1024 + 3);
+    for (const granule of [4096, 65536, 4100, 1000, 7, 1]) {
+      for (const length of [
+        0,
+        1,
+        granule - 1,
+        granule,
+        2 * granule + 1,
+        3 * granule,
+        7 * granule + 5,
+      ]) {
+        if (length > data.length) continue;
+        for (const offset of [0, 3]) {
+          const view = data.subarray(offset, offset + length);
+          const expected = Array.from({ length: Math.ceil(length / granule) }, (_, i) =>
+            crc32cPortable(view.subarray(i * granule, Math.min(length, (i + 1) * granule))),
+          );
+          assert.deepEqual(
+            Array.from(crc32cGranules(view, granule)),
+            expected,
+            `${granule}/${length}`,
+          );
+        }
+      }
+    }
+    assert.throws(() => crc32cGranules(data, 0), /granule/);
   });
 
   it('rejects values that are not bytes', () => {

@@ -26,7 +26,10 @@ export async function startDaemon(
   options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<DaemonProcess> {
   const script = path.join(distRoot, 'daemons', role, 'main.js');
-  const proc = spawn(process.execPath, ['--enable-source-maps', script, ...args], {
+  // THREEFS_DAEMON_NODE_ARGS adds node flags to every daemon a test or bench starts, for profiling
+  // (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", which NODE_OPTIONS does not accept).
+  const nodeArgs = (process.env.THREEFS_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, THREEFS_LOG_LEVEL: 'info', ...options.env },
   });

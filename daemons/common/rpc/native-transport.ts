@@ -3,9 +3,9 @@
 // Buffers, checks both CRCs and hands complete frames here in batches. This module routes each
 // batch to the per-connection and per-listener handlers. Open sockets keep the process alive, as
 // Node's own sockets do.
-import { markAsUntransferable } from 'node:worker_threads';
 import { ThreeFsError } from '../errors.js';
 import { loadAddon } from '../native.js';
+import { PooledViews } from '../pooled-views.js';
 
 interface TransportHandle {
   listenTcp(host: string, port: number, maxFrameBytes: number): [number, number];
@@ -89,11 +89,10 @@ export class NativeTransport {
   private readonly conns = new Map<number, NativeConnectionEvents>();
   private readonly listeners = new Map<number, AcceptHandler>();
   private stopped = false;
-  /** Returns a pool block once JS has collected the payload Buffer viewing it. */
-  private readonly blockViews = new FinalizationRegistry<number>((block) => {
+  /** Payload Buffers viewing pool blocks; a block returns once JS has collected its views. */
+  private readonly blockViews = new PooledViews((block) => {
     if (!this.stopped) this.handle.releaseBlock(block);
   });
-  private readonly untransferable = new WeakSet<ArrayBuffer>();
 
   constructor() {
     const addon = loadAddon<TransportAddon>('threefs_transport');
@@ -179,6 +178,7 @@ export class NativeTransport {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.blockViews.close();
     this.handle.stop();
     const orphans = [...this.conns.values()];
     this.conns.clear();
@@ -206,18 +206,6 @@ export class NativeTransport {
     if (failure !== undefined) throw failure;
   }
 
-  /** A pool block's payload as a Buffer view; the block comes back when the view is collected. */
-  private viewOfBlock(block: number, buffer: ArrayBuffer, length: number): Buffer {
-    if (!this.untransferable.has(buffer)) {
-      // A transferred (detached) block would pull memory from under the pool.
-      markAsUntransferable(buffer);
-      this.untransferable.add(buffer);
-    }
-    const view = Buffer.from(buffer, 0, length);
-    this.blockViews.register(view, block);
-    return view;
-  }
-
   private dispatchOne(type: number, conn: number, batch: unknown[], i: number): void {
     const aux = batch[i + 2] as number;
     const [a, b, c, block] = [batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6] as number];
@@ -227,7 +215,11 @@ export class NativeTransport {
         this.handle.releaseBlock(block);
         return;
       }
-      events.onFrame(a as Buffer, this.viewOfBlock(block, b as ArrayBuffer, aux), c as boolean);
+      events.onFrame(
+        a as Buffer,
+        this.blockViews.view(block, b as ArrayBuffer, 0, aux),
+        c as boolean,
+      );
       return;
     }
     if (type === EventType.Accepted) {

@@ -8,6 +8,7 @@
 import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '../../common/crc32c.js';
+import { slice } from '../../common/pooled-views.js';
 import { ThreeFsError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import type {
@@ -58,6 +59,8 @@ export interface ChunkEngineStatus {
   directIo: boolean;
   pinnedBlocks: number;
   queuedChunkOps: number;
+  /** Long-lived read blocks: bytes allocated, bytes viewed by JS or read into now. */
+  readPool: { totalBytes: number; inUseBytes: number; badReleases: number };
 }
 
 function toMeta(chainId: number, chunkId: Buffer, rec: ChunkRecord): ChunkMeta {
@@ -103,7 +106,7 @@ function piecesOf(segments: Segment[], old: Buffer | undefined, oldBase: number,
     if (s.from === 'data') return data;
     if (s.from === 'zeros') return s.length;
     if (!old) throw new ThreeFsError('INTERNAL', 'update plan keeps old bytes that were not read');
-    return old.subarray(s.start - oldBase, s.end - oldBase);
+    return slice(old, s.start - oldBase, s.end - oldBase);
   });
 }
 
@@ -194,6 +197,7 @@ export class ChunkEngine implements ChunkStore {
       directIo: this.files.direct,
       pinnedBlocks: this.pins.pinnedCount,
       queuedChunkOps: this.locks.size,
+      readPool: this.io.readPool,
     };
   }
 
@@ -313,7 +317,7 @@ export class ChunkEngine implements ChunkStore {
         const result = done.value[k % READ_OPS_PER_BATCH];
         try {
           const data = this.verified(result, job.bytes, job.expected, 'chunk read');
-          out[job.index] = { data: data.subarray(job.skip, job.skip + job.length), meta: job.meta };
+          out[job.index] = { data: slice(data, job.skip, job.skip + job.length), meta: job.meta };
         } catch (err) {
           out[job.index] = err as Error;
         }
@@ -577,7 +581,7 @@ export class ChunkEngine implements ChunkStore {
       content.crcs.subarray(start / g),
       'chunk read',
     );
-    return data.subarray(0, end - start);
+    return slice(data, 0, end - start);
   }
 
   private async applyUpdate(key: Buffer, request: UpdateRequest): Promise<ChunkMeta> {

@@ -5,6 +5,7 @@
 // batches wait in a bounded queue) and turns results into typed values.
 import { ThreeFsError } from '../../common/errors.js';
 import { loadAddon } from '../../common/native.js';
+import { PooledViews } from '../../common/pooled-views.js';
 
 const enum OpKind {
   Read = 0,
@@ -41,8 +42,14 @@ export type IoOp =
 export interface IoResult {
   /** Bytes transferred (0 for fsync/fallocate), or a negative errno. */
   result: number;
-  /** read: the bytes, in page-aligned memory owned by the native pool. */
+  /**
+   * read: the bytes, in page-aligned memory. Usually a view of a native pool block: slice it with
+   * `slice()` from daemons/common/pooled-views.ts, never `subarray()`.
+   */
   data?: Buffer;
+  /** As the native side returns a pooled read, before `submit` turns them into `data`. */
+  block?: number;
+  arrayBuffer?: ArrayBuffer;
   /** Per-granule CRC32Cs (when a granule was given). */
   crcs?: Uint32Array;
   /** write: the CRC32C of the whole content (reads only need the granules). */
@@ -52,6 +59,9 @@ export interface IoResult {
 interface NativeExecutor {
   submit(ops: unknown[]): Promise<IoResult[]>;
   close(): void;
+  releaseBlock(block: number): void;
+  /** [pooled bytes, bytes in use, bad releases] */
+  readonly poolStats: [number, number, number];
   readonly backend: 'io_uring' | 'threads';
   readonly fallbackReason: string | null;
   readonly inFlight: number;
@@ -63,6 +73,7 @@ interface ChunkIoAddon {
     queueDepth?: number;
     threads?: number;
     maxInFlight?: number;
+    readPoolBytes?: number;
   }) => NativeExecutor;
   crc32cCombine(crcA: number, crcB: number, lengthB: number): number;
   crc32cConcat(crcs: Uint32Array, granule: number, length: number): number;
@@ -90,6 +101,8 @@ export interface ChunkIoOptions {
   maxInFlight?: number;
   /** Batches allowed to wait here before submit() fails with RESOURCE_EXHAUSTED. */
   maxQueued?: number;
+  /** Bytes of long-lived read blocks (reads past it get one-off buffers). */
+  readPoolBytes?: number;
 }
 
 function encode(op: IoOp): Record<string, unknown> {
@@ -117,7 +130,10 @@ export class ChunkIo {
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
   private closed = false;
+  /** The executor is gone: its blocks belong to their ArrayBuffers. */
+  private released = false;
   private drained: (() => void) | undefined;
+  private readonly views: PooledViews;
 
   constructor(options: ChunkIoOptions = {}) {
     this.maxInFlight = options.maxInFlight ?? 256;
@@ -128,6 +144,11 @@ export class ChunkIo {
       threads: options.threads ?? 8,
       // The native bound is a backstop; this class keeps below it.
       maxInFlight: this.maxInFlight + 1,
+      readPoolBytes: options.readPoolBytes ?? 128 * 1024 * 1024,
+    });
+    const executor = this.executor;
+    this.views = new PooledViews((block) => {
+      if (!this.released) executor.releaseBlock(block);
     });
     this.backend = this.executor.backend;
     this.fallbackReason = this.executor.fallbackReason;
@@ -156,7 +177,15 @@ export class ChunkIo {
       } catch (err) {
         throw new ThreeFsError('INVALID_ARGUMENT', `bad I/O batch: ${(err as Error).message}`);
       }
-      return await pending;
+      const results = await pending;
+      for (const r of results) {
+        if (r.block !== undefined && r.arrayBuffer !== undefined) {
+          r.data = this.views.view(r.block, r.arrayBuffer, 0, r.result);
+          delete r.block;
+          delete r.arrayBuffer;
+        }
+      }
+      return results;
     } finally {
       const next = this.waiting.shift();
       if (next !== undefined) next();
@@ -173,6 +202,12 @@ export class ChunkIo {
       await new Promise<void>((resolve) => (this.drained = resolve));
     }
     this.executor.close();
+  }
+
+  /** The read pool: bytes allocated, bytes held by live views or reads in flight. */
+  get readPool(): { totalBytes: number; inUseBytes: number; badReleases: number } {
+    const [totalBytes, inUseBytes, badReleases] = this.executor.poolStats;
+    return { totalBytes, inUseBytes, badReleases };
   }
 }
 

@@ -19,11 +19,8 @@ void ChecksumGranules(IoOp& op, const uint8_t* data, uint64_t length, bool whole
   op.crcs.clear();
   op.crc = 0;
   if (op.granule == 0) return;
-  op.crcs.reserve((length + op.granule - 1) / op.granule);
-  for (uint64_t start = 0; start < length; start += op.granule) {
-    const uint64_t len = length - start < op.granule ? length - start : op.granule;
-    op.crcs.push_back(Crc32c(0, data + start, len));
-  }
+  op.crcs.resize((length + op.granule - 1) / op.granule);
+  Crc32cGranules(data, length, op.granule, op.crcs.data());
   if (whole) op.crc = Crc32cConcat(op.crcs.data(), op.crcs.size(), op.granule, length);
 }
 
@@ -43,6 +40,7 @@ bool OpenNextPhase(IoBatch& batch) {
 
 int PrepareOp(IoOp& op) {
   if (op.kind != OpKind::kRead && op.kind != OpKind::kWrite) return 0;
+  if (op.kind == OpKind::kRead && op.buffer.data != nullptr) return 0;  // a pool block
   try {
     op.buffer = AcquireAligned(op.length);
   } catch (const std::bad_alloc&) {

@@ -38,8 +38,10 @@ struct IoOp {
   uint64_t granule = 0;
   uint64_t crc_length = 0;
 
-  // Filled on the I/O thread.
+  // A read's destination when the JS thread took it from the executor's block pool at submit
+  // (pool_block != 0); otherwise the I/O thread fills it from the aligned-buffer pool.
   AlignedBuffer buffer;           // read destination or write bounce buffer
+  uint32_t pool_block = 0;
   int64_t result = 0;             // bytes transferred, 0 for sync/fallocate, or -errno
   uint64_t transferred = 0;       // progress of a read/write that came back short
   std::vector<uint32_t> crcs;     // per-granule CRCs
@@ -60,7 +62,7 @@ inline bool IsBarrier(OpKind kind) { return kind == OpKind::kFsync || kind == Op
 // Advances `batch` to its next phase; returns false when every op has run.
 bool OpenNextPhase(IoBatch& batch);
 
-// Before submission: allocate the aligned buffer, gather write pieces, checksum writes.
+// Before submission: allocate the aligned buffer (unless a read already has one), gather write pieces, checksum writes.
 // Returns 0 or -errno (the op then completes with that result without touching the disk).
 int PrepareOp(IoOp& op);
 

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { crc32c } from '../../../daemons/common/crc32c.js';
+import { slice } from '../../../daemons/common/pooled-views.js';
 import type { ChunkMeta, ReadResult } from '../../../daemons/storage/chunk-store.js';
 import type { ChunkEngine } from '../../../daemons/storage/engine/index.js';
 import { classBytes, CLASS_COUNT } from '../../../daemons/storage/engine/size-classes.js';
 import { chunkId, openTestEngine, pattern, tempDisk } from './helpers.js';
+
+setFlagsFromString('--expose-gc');
 
 const MiB = 2 ** 20;
 const CHAIN = 7;
@@ -460,6 +465,34 @@ describe('chunk engine', () => {
     await engine.dropChain(30);
     assert.deepEqual(engine.listMeta(30), []);
     assert.deepEqual(ids(engine.listMeta(31)), ['5:1']);
+  });
+
+  it('read bytes stay valid while any slice of them lives, though pool blocks are reused', async () => {
+    const gc = runInNewContext('gc') as () => void;
+    const ids = [0, 1, 2, 3].map((i) => chunkId(9_100, i));
+    for (const [i, id] of ids.entries())
+      await writeCommit(engine, id, { data: pattern(90 + i, MiB) });
+    // A slice outlives the result it came from; the result's view is then collected.
+    const sliceOfRead = async (cut: (data: Buffer) => Buffer) => {
+      const [first] = await engine.read([
+        { chainId: CHAIN, chunkId: ids[0]!, offset: 0, length: MiB },
+      ]);
+      return cut(ok(first).data);
+    };
+    const kept = await sliceOfRead((data) => slice(data, 4096, 8192));
+    const poolBefore = engine.status().readPool;
+    for (let round = 0; round < 8; round++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+      // Other chunks only: blocks the slice's memory went back to would get different bytes.
+      const batch = await engine.read(
+        ids.slice(1).map((id) => ({ chainId: CHAIN, chunkId: id, offset: 0, length: MiB })),
+      );
+      for (const [i, r] of batch.entries()) assert.ok(ok(r).data.equals(pattern(91 + i, MiB)));
+    }
+    assert.ok(kept.equals(pattern(90, MiB).subarray(4096, 8192)), 'the slice was overwritten');
+    assert.ok(poolBefore.totalBytes > 0, 'reads came from the pool');
+    assert.equal(engine.status().readPool.badReleases, 0);
   });
 
   it('reuses a freed block for the next chunk of its class', async () => {
