@@ -35,7 +35,11 @@ export interface StorageClientOptions {
   attemptTimeoutMs?: number;
   /** Update channels this client may have in flight (each carries one update at a time). */
   channels?: number;
-  /** Largest batch of reads sent to one node in one call (3FS: 128 IOs, 4 MiB). */
+  /**
+   * Largest batch of reads sent to one node in one call (3FS: 128 IOs, 4 MiB). Bytes default to
+   * 1 MiB: small reads still share calls, while each chunk-sized read is its own call, so its
+   * reply completes on its own and the server sends the engine's buffer without concatenating.
+   */
   maxBatchIos?: number;
   maxBatchBytes?: number;
 }
@@ -101,7 +105,7 @@ export class StorageClient {
     this.retryTotalMs = options.retryTotalMs ?? 60_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 10_000;
     this.maxBatchIos = options.maxBatchIos ?? 128;
-    this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { hasCode, ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CallerGroups } from './caller-groups.js';
 import { DirHandle } from './dir-handle.js';
+import { ReplyBuffers } from './reply-buffers.js';
 import { errno, errnoOf } from './errno.js';
 import { attrRow, isDirectIo, openFlagsOf, statfsFields, writeAttrRow } from './fuse-attrs.js';
 import {
@@ -46,6 +47,8 @@ export class FuseOps {
   active = 0;
   /** Called once when the kernel ended the session (unmounted from outside). */
   onEnded: (() => void) | undefined;
+
+  private readonly replyBuffers = new ReplyBuffers();
 
   constructor(private readonly o: FuseOpsOptions) {}
 
@@ -260,9 +263,13 @@ export class FuseOps {
       case Op.read: {
         const handle = this.file(r);
         const want = Math.max(0, Math.min(r.size, handle.length - r.offset));
-        const buffer = Buffer.allocUnsafe(want);
-        const got = want > 0 ? await handle.read(buffer, r.offset) : 0;
-        this.s.replyBuf(r.id, got === want ? buffer : buffer.subarray(0, got));
+        const memory = this.replyBuffers.take(want);
+        try {
+          const got = want > 0 ? await handle.read(memory.subarray(0, want), r.offset) : 0;
+          this.s.replyBuf(r.id, memory.subarray(0, got));
+        } finally {
+          this.replyBuffers.give(memory);
+        }
         return;
       }
       case Op.write: {

@@ -23,6 +23,12 @@ import { errnoOf } from './errno.js';
 const { errno } = constants;
 /** SQEs taken per pump step (one storage batch for the reads among them). */
 const MAX_TAKE = 256;
+/**
+ * Reads taken together go to storage in groups of about this many bytes, each completing on its
+ * own: small reads still share storage calls, while large ones complete as they arrive instead of
+ * waiting for the slowest read of everything taken at once (which drained the program's queue).
+ */
+const READ_GROUP_BYTES = 1024 * 1024;
 /** Doorbells are hints: past this much unread output the program is not listening anyway. */
 const MAX_UNREAD_OUTPUT = 64 * 1024;
 
@@ -244,12 +250,27 @@ export class UsrbioSession {
         );
       }
     }
-    if (reads.length === 0) return;
+    for (let start = 0; start < reads.length;) {
+      let end = start + 1;
+      let bytes = reads[start]!.target.length;
+      while (end < reads.length && bytes + reads[end]!.target.length <= READ_GROUP_BYTES) {
+        bytes += reads[end]!.target.length;
+        end++;
+      }
+      this.readGroup(reads.slice(start, end), readTags.slice(start, end));
+      start = end;
+    }
+  }
+
+  private readGroup(
+    reads: Array<{ handle: FileHandle; target: Buffer; position: number }>,
+    tags: number[],
+  ): void {
     this.options.api.readMany(reads).then(
-      (counts) => counts.forEach((n, i) => this.complete(readTags[i]!, n)),
+      (counts) => counts.forEach((n, i) => this.complete(tags[i]!, n)),
       (err: unknown) => {
         this.options.log.debug({ err }, 'usrbio read batch failed');
-        for (const tag of readTags) this.complete(tag, -errnoOf(err));
+        for (const tag of tags) this.complete(tag, -errnoOf(err));
       },
     );
   }
