@@ -38,6 +38,10 @@
       "libraries": ["<!@(pkg-config --libs fuse3)"]
     },
     {
+      "target_name": "threefs_shuffle",
+      "sources": ["src/shuffle_addon.cc"]
+    },
+    {
       "target_name": "threefs_usrbio",
       "sources": ["src/usrbio/rings.cc", "src/usrbio/usrbio_addon.cc"]
     }

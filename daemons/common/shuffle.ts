@@ -1,78 +1,35 @@
 // The chain shuffle of file layouts. FROZEN: files store only a seed, and every client and meta
 // server must derive the same chain order from it forever. 3FS used std::shuffle, whose output
 // changed between libstdc++ releases (brief §2.3); ours is fully specified here and pinned by the
-// test vectors in test/common/shuffle.test.ts. Never change this file's arithmetic.
+// test vectors in test/common/shuffle.test.ts. Never change this algorithm.
 //
 // Algorithm "mt64-fy-v1":
 //   - generator: MT19937-64 exactly as in C++ std::mt19937_64 (seeded with the 64-bit seed);
 //   - bounded draw in [0, n): draw x; accept if x < 2^64 - (2^64 mod n), answer x mod n; else redraw;
 //   - Fisher-Yates from the end: for i = len-1 down to 1, j = draw(i+1), swap(a[i], a[j]).
+//
+// It runs natively (native/src/shuffle_addon.cc, with the standard library's std::mt19937_64):
+// meta and clients derive a stripe at every exact-length query, GC and first access, and 64-bit
+// arithmetic in BigInt took about 80 us for 16 chains. test/common/shuffle-reference.ts is an
+// independent BigInt implementation the native one is checked against.
+import { loadAddon } from './native.js';
 
-const MASK64 = (1n << 64n) - 1n;
-const NN = 312;
-const MM = 156;
-const MATRIX_A = 0xb5026f5aa96619e9n;
-const UPPER = 0xffffffff80000000n;
-const LOWER = 0x7fffffffn;
-
-/** MT19937-64, bit-for-bit the generator of C++'s std::mt19937_64. */
-export class Mt19937x64 {
-  private readonly state = new Array<bigint>(NN);
-  private index = NN;
-
-  constructor(seed: bigint) {
-    this.state[0] = BigInt.asUintN(64, seed);
-    for (let i = 1; i < NN; i++) {
-      const prev = this.state[i - 1] as bigint;
-      this.state[i] = (6364136223846793005n * (prev ^ (prev >> 62n)) + BigInt(i)) & MASK64;
-    }
-  }
-
-  next(): bigint {
-    if (this.index >= NN) this.twist();
-    let x = this.state[this.index++] as bigint;
-    x ^= (x >> 29n) & 0x5555555555555555n;
-    x ^= (x << 17n) & 0x71d67fffeda60000n;
-    x ^= (x << 37n) & 0xfff7eee000000000n;
-    x ^= x >> 43n;
-    return x & MASK64;
-  }
-
-  private twist(): void {
-    const s = this.state;
-    for (let i = 0; i < NN; i++) {
-      const x = ((s[i] as bigint) & UPPER) | ((s[(i + 1) % NN] as bigint) & LOWER);
-      let xA = x >> 1n;
-      if (x & 1n) xA ^= MATRIX_A;
-      s[i] = (s[(i + MM) % NN] as bigint) ^ xA;
-    }
-    this.index = 0;
-  }
+interface ShuffleAddon {
+  shuffledIndexes(n: number, seed: bigint): Uint32Array;
+  mt19937x64Outputs(seed: bigint, count: number): BigUint64Array;
 }
 
-const TWO64 = 1n << 64n;
+const addon = loadAddon<ShuffleAddon>('threefs_shuffle');
 
-/** A uniform integer in [0, n) by rejection, so no value is favoured. */
-export function boundedDraw(rng: Mt19937x64, n: number): number {
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw new RangeError(`bound must be a positive integer, got ${n}`);
-  const bound = BigInt(n);
-  const limit = TWO64 - (TWO64 % bound);
-  for (;;) {
-    const x = rng.next();
-    if (x < limit) return Number(x % bound);
-  }
-}
-
-/** Returns a new array: `items` permuted by the frozen algorithm for this seed. */
+/** Returns a new array: `items` permuted by the frozen algorithm for this seed (a u64). */
 export function shuffleWithSeed<T>(items: readonly T[], seed: bigint): T[] {
-  const out = [...items];
-  const rng = new Mt19937x64(seed);
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = boundedDraw(rng, i + 1);
-    const tmp = out[i] as T;
-    out[i] = out[j] as T;
-    out[j] = tmp;
-  }
+  const order = addon.shuffledIndexes(items.length, seed);
+  const out = new Array<T>(items.length);
+  for (let i = 0; i < order.length; i++) out[i] = items[order[i] as number] as T;
   return out;
+}
+
+/** The first `count` outputs of std::mt19937_64 for `seed` (for tests of the generator). */
+export function mt19937x64Outputs(seed: bigint, count: number): BigUint64Array {
+  return addon.mt19937x64Outputs(seed, count);
 }
