@@ -104,6 +104,8 @@ class OpenInode {
 
 export class FileHandle {
   private closed = false;
+  /** Whether this handle wrote: its close then asks meta for the exact length. */
+  private wrote = false;
 
   constructor(
     private readonly api: FileApi,
@@ -163,6 +165,7 @@ export class FileHandle {
     if (!this.writable) throw new ThreeFsError('EBADF', 'file is not open for writing');
     checkRange(position, data.length);
     if (data.length === 0) return 0;
+    this.wrote = true;
     if (this.state.buffer) await this.state.buffer.flush();
     const state = this.state;
     state.localEnd = Math.max(state.localEnd, position + data.length);
@@ -181,6 +184,7 @@ export class FileHandle {
     checkRange(at, data.length);
     const buffer = this.state.buffer;
     if (!buffer) throw new ThreeFsError('INTERNAL', 'a writable handle without a write buffer');
+    if (data.length > 0) this.wrote = true;
     this.state.localEnd = Math.max(this.state.localEnd, at + data.length);
     await buffer.write(at, data);
     return data.length;
@@ -200,11 +204,14 @@ export class FileHandle {
     if (this.writable) await this.api.syncExact(this.state, this.user);
   }
 
-  /** Flushes, closes the write session (exact length) and forgets the handle; once only. */
+  /**
+   * Flushes, closes the write session (the exact length, when this handle wrote) and forgets the
+   * handle; once only.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.api.release(this.state, this.user, this.sessionId);
+    await this.api.release(this.state, this.user, this.sessionId, this.wrote);
   }
 
   private check(): void {
@@ -494,8 +501,16 @@ export class FileApi {
     state.hintedEnd = state.storedEnd;
   }
 
-  /** The end of a handle: flush, close its session, forget the inode when no handle is left. */
-  async release(state: OpenInode, user: MetaUser, sessionId: string | undefined): Promise<void> {
+  /**
+   * The end of a handle: flush, close its session (measuring the exact length when the handle
+   * wrote), forget the inode when no handle is left.
+   */
+  async release(
+    state: OpenInode,
+    user: MetaUser,
+    sessionId: string | undefined,
+    wrote: boolean,
+  ): Promise<void> {
     let failure: unknown;
     try {
       if (sessionId !== undefined && state.buffer) await state.buffer.flush();
@@ -511,6 +526,7 @@ export class FileApi {
             sessionId,
             lengthHint: state.storedEnd,
             truncateVer: state.truncateVer,
+            updateLength: wrote,
           },
           user,
         );

@@ -196,24 +196,29 @@ export async function sync(
   );
 }
 
-/** Closes one write session: exact length from storage, then the session key goes. */
+/**
+ * Closes one write session: the exact length from storage (unless the session wrote nothing:
+ * `measure` false), then the session key goes.
+ */
 export async function closeSession(
   ctx: NamespaceContext,
   inodeId: number,
   sessionId: string,
   hint: { length: number; truncateVer: number } | undefined,
   log: Logger | undefined,
+  measure = true,
 ): Promise<{ attrs: ReturnType<typeof toAttrs>; lengthExact: boolean; overQuota: boolean }> {
   for (let round = 0; round < EXACT_ROUNDS; round++) {
-    const before = await readFile(ctx, inodeId);
-    const length = await exactLength(ctx, before, log);
+    const before = measure ? await readFile(ctx, inodeId) : undefined;
+    const length = before ? await exactLength(ctx, before, log) : undefined;
     const outcome = await inTxn(ctx, async (mt) => {
       let inode = await mt.requireInode(inodeId);
-      if (length !== undefined && inode.truncateVer !== before.truncateVer) return undefined;
+      if (before && length !== undefined && inode.truncateVer !== before.truncateVer)
+        return undefined;
       let overQuota = false;
       if (hint)
         ({ inode, overQuota } = await applyLength(mt, inode, hint.length, hint.truncateVer, false));
-      if (length !== undefined) {
+      if (before && length !== undefined) {
         const exact = await applyLength(mt, inode, length, before.truncateVer, true);
         inode = exact.inode;
         overQuota ||= exact.overQuota;
@@ -239,7 +244,7 @@ export async function close(
     req.lengthHint !== undefined
       ? { length: req.lengthHint, truncateVer: req.truncateVer }
       : undefined;
-  const result = await closeSession(ctx, req.inode, req.sessionId, hint, log);
+  const result = await closeSession(ctx, req.inode, req.sessionId, hint, log, req.updateLength);
   if (result.overQuota)
     throw new ThreeFsError('EDQUOT', `inode ${req.inode}: quota exceeded; the length is recorded`);
   return { attrs: result.attrs, lengthExact: result.lengthExact };

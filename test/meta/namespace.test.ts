@@ -10,6 +10,7 @@ import { findChainTable } from '../../daemons/common/routing.js';
 import { RpcClient } from '../../daemons/common/rpc/index.js';
 import { MetaService } from '../../daemons/common/services/meta.js';
 import type { MetaServer } from '../../daemons/meta/meta-server.js';
+import { listSessions } from '../../daemons/meta/open-ops.js';
 import { quietLog } from '../helpers/cluster.js';
 import { GC_DELAY_MS, MetaTestCluster } from './meta-cluster.js';
 
@@ -252,6 +253,32 @@ describe('meta namespace operations', () => {
       sessionId: reopened.session!.sessionId,
     });
     assert.equal(closed2.attrs.length, grown.attrs.length, 'a sparse tail set by truncate is kept');
+  });
+
+  it('a session that wrote nothing closes without measuring: the length stays, the session goes', async () => {
+    const made = await alice.call('create', { at: { path: '/home/idle' }, flags: { write: true } });
+    // Bytes on storage that nobody reported: only a measuring close would find them.
+    await cluster.base.client.writeFile(made.attrs.layout!, made.attrs.id, 0, randomBytes(5000));
+    const idle = await alice.call('close', {
+      inode: made.attrs.id,
+      sessionId: made.session!.sessionId,
+      updateLength: false,
+    });
+    assert.equal(idle.lengthExact, false);
+    assert.equal(idle.attrs.length, 0, 'no storage query, so the unreported bytes are not counted');
+    const sessions = await listSessions(server.ctx, undefined, 1024);
+    assert.equal(
+      sessions.some((s) => s.inode === made.attrs.id),
+      false,
+      'the session key is gone',
+    );
+    const writer = await alice.call('open', { inode: made.attrs.id, flags: { write: true } });
+    const measured = await alice.call('close', {
+      inode: made.attrs.id,
+      sessionId: writer.session!.sessionId,
+    });
+    assert.equal(measured.lengthExact, true);
+    assert.equal(measured.attrs.length, 5000);
   });
 
   it('GC: an unlinked file keeps its chunks for the delay and while a writer is open, then loses them', async () => {

@@ -180,6 +180,11 @@ export const MetaService = defineService({
         sessionId: z.string().min(1).max(256),
         lengthHint: z.number().int().min(0).optional(),
         truncateVer: z.number().int().min(0).default(0),
+        /**
+         * Whether the session wrote: only then is the exact length asked of storage (3FS's
+         * updateLength). A session that wrote nothing cannot have changed it.
+         */
+        updateLength: z.boolean().default(true),
       }),
       response: z.object({ attrs: InodeAttrs, lengthExact: z.boolean() }),
     },
