@@ -10,6 +10,7 @@ import { allKinds } from '../../operator/api/kinds.js';
 import { renderCrd } from '../../scripts/generate-crds.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { repoRoot } from './harness/testbin.js';
+import { waitFor } from './harness/wait.js';
 import { cluster, storageChain, storageTarget, withValue, type Obj } from './manifests.js';
 
 const NS = 'threefs';
@@ -249,12 +250,25 @@ describe('threefs.io CRDs on a real kube-apiserver', () => {
   before(async () => {
     cp = await startControlPlane({ tier: 1 });
     await cp.kubectlOk(['apply', '--server-side', '-f', path.join(repoRoot(), 'crds')]);
-    await cp.kubectlOk([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=30s',
-      ...allKinds.map((k) => `crd/${crdName(k)}`),
-    ]);
+    // Polled rather than `kubectl wait`, which fails at once (instead of waiting) when it looks
+    // before the apiserver has written any status condition.
+    const names = allKinds.map((k) => `crd/${crdName(k)}`);
+    await waitFor(
+      'the CRDs to be Established',
+      async () => {
+        const out = await cp.kubectlOk([
+          'get',
+          ...names,
+          '-o',
+          'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{" "}{end}',
+        ]);
+        const states = out.trim().split(/\s+/);
+        return states.length === names.length && states.every((s) => s === 'True')
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     await cp.kubectlOk(['create', 'namespace', NS]);
   });
 

@@ -83,7 +83,11 @@ describe('real tools on the mount', () => {
   it('dbench: a short bounded run completes without errors', () => {
     const out = sh('dbench', ['-D', cluster.path(), '-t', '10', '2'], undefined, 120_000);
     assert.match(out, /Throughput [\d.]+ MB\/sec/);
-    assert.doesNotMatch(out, /ERROR|failed/i, out.slice(-2000));
+    // dbench starts its clients together through a SysV semaphore; when semget fails (seen once
+    // in this sandbox, outside any file system) it says so and starts them one by one. That line
+    // is about the machine, not the mount; any other failure is.
+    const lines = out.split('\n').filter((l) => !/failed to create barrier semaphore/.test(l));
+    assert.doesNotMatch(lines.join('\n'), /ERROR|failed/i, out.slice(-2000));
   });
 
   it('randomized reference test: the mount and a local file agree after every operation', async () => {
