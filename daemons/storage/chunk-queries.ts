@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
 import { groupBy } from '../common/group-by.js';
+import { slice } from '../common/pooled-views.js';
 import type { ChunkMetaWire, ReadIoResult, StorageService } from '../common/services/storage.js';
 import type { ChunkMeta, ReadRequest } from './chunk-store.js';
 import { mayServeReads } from './local-state.js';
@@ -24,6 +25,34 @@ export function metaToWire(meta: ChunkMeta): z.input<typeof ChunkMetaWire> {
   };
 }
 
+/**
+ * The reply payload: the bytes of every IO that succeeded, in IO order. When they already lie
+ * back to back from the start of one engine buffer, that buffer is the payload, with no copy.
+ */
+function payloadOf(
+  places: ReadonlyArray<{ data: Buffer; offset: number; length: number } | undefined>,
+  buffers: readonly Buffer[],
+  wholeChunkCrc: ReadonlyArray<number | undefined>,
+): { payload: Buffer; payloadCrc?: number } {
+  const placed = places.filter((p) => p !== undefined);
+  if (placed.length === 0) return { payload: Buffer.alloc(0) };
+  const first = placed[0]!;
+  let end = 0;
+  const contiguous = placed.every((p) => {
+    const ok = p.data === first.data && p.offset === end;
+    end += p.length;
+    return ok;
+  });
+  if (contiguous && buffers.length === 1) {
+    const payload = end === first.data.length ? first.data : slice(first.data, 0, end);
+    const only = placed.length === 1 ? wholeChunkCrc[places.indexOf(first)] : undefined;
+    return only === undefined ? { payload } : { payload, payloadCrc: only };
+  }
+  return {
+    payload: Buffer.concat(placed.map((p) => p.data.subarray(p.offset, p.offset + p.length))),
+  };
+}
+
 export class ChunkQueries {
   constructor(
     private readonly registry: Pick<TargetRegistry, 'byChainId'>,
@@ -32,17 +61,16 @@ export class ChunkQueries {
     private readonly onCorruption: (target: HeldTarget, chunkId: Buffer) => void = () => undefined,
   ) {}
 
-  /** Serves a batch; each IO gets its own status, and the payload concatenates the bytes read. */
+  /**
+   * Serves a batch; each IO gets its own status, and the payload is the bytes read, IO by IO.
+   * One engine call per disk carries every IO for it and returns their bytes in one buffer,
+   * which is the payload as it is when one disk served them all (the usual case).
+   */
   async batchRead(
     request: ReadBatch,
   ): Promise<{ results: ReadResultWire[]; payload: Buffer; payloadCrc?: number }> {
     const results: ReadResultWire[] = new Array(request.ios.length);
-    const pending: Array<{
-      index: number;
-      read: ReadRequest;
-      target: HeldTarget;
-      store: HeldTarget['store'];
-    }> = [];
+    const pending: Array<{ index: number; read: ReadRequest; target: HeldTarget }> = [];
     request.ios.forEach((io, index) => {
       const fail = (status: string, message: string) => (results[index] = { status, message });
       const target = this.registry.byChainId(io.chainId);
@@ -60,57 +88,66 @@ export class ChunkQueries {
           `target ${target.targetId} is ${role.state}/${target.state.local}`,
         );
       }
-      const chunkId = Buffer.from(io.chunkId);
-      const meta = target.store.meta(io.chainId, chunkId);
-      if (!meta || meta.commitVer === 0) return fail('NOT_FOUND', 'no such chunk');
-      if (meta.updateVer !== meta.commitVer && !request.allowUncommitted) {
-        return fail('NOT_COMMITTED', `version ${meta.updateVer} is pending`);
-      }
       pending.push({
         index,
         target,
-        store: target.store,
-        read: { chainId: io.chainId, chunkId, offset: io.offset, length: io.length },
+        read: {
+          chainId: io.chainId,
+          chunkId: Buffer.from(io.chunkId),
+          offset: io.offset,
+          length: io.length,
+        },
       });
     });
 
-    // One engine call per disk, each carrying every IO for that disk.
-    const byStore = groupBy(pending, (p) => p.store);
-    const data: Buffer[] = new Array(request.ios.length);
+    const byStore = groupBy(pending, (p) => p.target.store);
+    // Where each IO's bytes are: which engine buffer, at what offset.
+    const places: Array<{ data: Buffer; offset: number; length: number } | undefined> = new Array(
+      request.ios.length,
+    );
     // A whole chunk's CRC32C is its committed checksum; the engine verified every granule of it.
     const wholeChunkCrc: Array<number | undefined> = new Array(request.ios.length);
+    const buffers: Buffer[] = [];
     await Promise.all(
       [...byStore.values()].map(async (group) => {
-        const outcomes = await group[0]!.store.read(group.map((g) => g.read));
+        const { results: outcomes, data } = await group[0]!.target.store.readBatch(
+          group.map((g) => g.read),
+        );
+        buffers.push(data);
         outcomes.forEach((outcome, i) => {
-          const { index } = group[i]!;
+          const { index, target, read } = group[i]!;
           if (outcome instanceof Error) {
             const code = outcome instanceof ThreeFsError ? outcome.code : 'INTERNAL';
-            if (code === 'CHECKSUM_MISMATCH')
-              this.onCorruption(group[i]!.target, group[i]!.read.chunkId);
+            if (code === 'CHECKSUM_MISMATCH') this.onCorruption(target, read.chunkId);
             results[index] = { status: code, message: outcome.message };
             return;
           }
-          data[index] = outcome.data;
-          if (outcome.data.length === outcome.meta.length && group[i]!.read.offset === 0) {
-            wholeChunkCrc[index] = outcome.meta.checksum;
+          const { meta } = outcome;
+          if (meta.commitVer === 0) {
+            results[index] = { status: 'NOT_FOUND', message: 'no such chunk' };
+            return;
+          }
+          if (meta.updateVer !== meta.commitVer && !request.allowUncommitted) {
+            results[index] = {
+              status: 'NOT_COMMITTED',
+              message: `version ${meta.updateVer} is pending`,
+            };
+            return;
+          }
+          places[index] = { data, offset: outcome.offset, length: outcome.length };
+          if (outcome.length === meta.length && read.offset === 0) {
+            wholeChunkCrc[index] = meta.checksum;
           }
           results[index] = {
             status: 'ok',
-            length: outcome.data.length,
-            commitVer: outcome.meta.commitVer,
-            chunkLength: outcome.meta.length,
+            length: outcome.length,
+            commitVer: meta.commitVer,
+            chunkLength: meta.length,
           };
         });
       }),
     );
-    // One chunk read (the usual case) goes out as the engine's own buffer, never copied.
-    const pieces = data.filter((d): d is Buffer => d !== undefined);
-    if (pieces.length === 1) {
-      const payloadCrc = wholeChunkCrc[data.findIndex((d) => d !== undefined)];
-      return { results, payload: pieces[0]!, payloadCrc };
-    }
-    return { results, payload: Buffer.concat(pieces) };
+    return { results, ...payloadOf(places, buffers, wholeChunkCrc) };
   }
 
   private servingTarget(chainId: number, chainVersion: number) {

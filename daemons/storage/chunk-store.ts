@@ -46,6 +46,32 @@ export interface ReadResult {
   meta: ChunkMeta;
 }
 
+/** A batch read whose bytes share one buffer (readBatch). */
+export interface BatchReadResult {
+  /** Per request: its meta and where its bytes are in `data` (shorter at a chunk's end). */
+  results: Array<{ meta: ChunkMeta; offset: number; length: number } | Error>;
+  /** The bytes of every read that succeeded, in request order; failed reads may leave gaps. */
+  data: Buffer;
+}
+
+/** readBatch over a store's read(), for stores without a native gather path (the simulation). */
+export async function batchFromReads(
+  store: Pick<ChunkStore, 'read'>,
+  batch: readonly ReadRequest[],
+): Promise<BatchReadResult> {
+  const outcomes = await store.read(batch);
+  let offset = 0;
+  const pieces: Buffer[] = [];
+  const results = outcomes.map((outcome) => {
+    if (outcome instanceof Error) return outcome;
+    const placed = { meta: outcome.meta, offset, length: outcome.data.length };
+    pieces.push(outcome.data);
+    offset += outcome.data.length;
+    return placed;
+  });
+  return { results, data: Buffer.concat(pieces) };
+}
+
 export type WriteKind = 'write' | 'truncate' | 'remove';
 
 export interface UpdateRequest {
@@ -100,6 +126,11 @@ export interface ChunkStore {
    * and verifies each block's CRC32C; a mismatch fails that read with CHECKSUM_MISMATCH.
    */
   read(batch: readonly ReadRequest[]): Promise<Array<ReadResult | Error>>;
+  /**
+   * read(), with every read's bytes in one buffer: what the storage service sends back for a
+   * batch, without a buffer per read or a copy to join them.
+   */
+  readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult>;
   /** Reads the pending content (whole chunk), for forwarding full-chunk replaces to a syncing successor. */
   readPending(chainId: number, chunkId: Buffer): Promise<Buffer>;
   /**

@@ -12,6 +12,7 @@ import { slice } from '../../common/pooled-views.js';
 import { ThreeFsError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/log.js';
 import type {
+  BatchReadResult,
   ChunkMeta,
   ChunkStore,
   ReadRequest,
@@ -21,7 +22,15 @@ import type {
 } from '../chunk-store.js';
 import { BlockAllocator } from './block-allocator.js';
 import { BlockPins } from './block-pins.js';
-import { ChunkIo, crc32cConcat, errnoName, type IoOp, type IoResult } from './chunk-io.js';
+import {
+  CHECKSUM_MISMATCH_BASE,
+  ChunkIo,
+  crc32cConcat,
+  errnoName,
+  type GatherRead,
+  type GatherResult,
+  type IoResult,
+} from './chunk-io.js';
 import { chainRange, checkChainId, chunkKey, splitKey } from './chunk-key.js';
 import {
   decodeRecord,
@@ -100,6 +109,20 @@ function ioFailure(what: string, result: IoResult | undefined, expected: number)
     );
   }
   return new ThreeFsError('UNAVAILABLE', `${what} transferred ${got} of ${expected} bytes`);
+}
+
+/** The error of a gather read that did not succeed (its status is not its copyLength). */
+function gatherFailure(status: number, read: GatherRead, meta: ChunkMeta): ThreeFsError {
+  if (status <= -CHECKSUM_MISMATCH_BASE) {
+    const granule = -status - CHECKSUM_MISMATCH_BASE;
+    return new ThreeFsError(
+      'CHECKSUM_MISMATCH',
+      `chunk read: granule ${granule} of the read does not match its stored CRC32C ` +
+        `(stored ${read.expected[granule]?.toString(16)}; chunk ${meta.chunkId.toString('hex')})`,
+    );
+  }
+  if (status < 0) return ioFailure('chunk read', { result: status }, read.length);
+  return new ThreeFsError('UNAVAILABLE', `chunk read placed ${status} of ${read.copyLength} bytes`);
 }
 
 function piecesOf(segments: Segment[], old: Buffer | undefined, oldBase: number, data: Buffer) {
@@ -259,85 +282,56 @@ export class ChunkEngine implements ChunkStore {
   }
 
   async read(batch: readonly ReadRequest[]): Promise<Array<ReadResult | Error>> {
+    const { results, data } = await this.readBatch(batch);
+    return results.map((r) =>
+      r instanceof Error ? r : { meta: r.meta, data: slice(data, r.offset, r.offset + r.length) },
+    );
+  }
+
+  async readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult> {
     return this.track(async () => {
-      const out = new Array<ReadResult | Error>(batch.length);
-      const jobs: Array<{
-        index: number;
-        meta: ChunkMeta;
-        block: BlockRef;
-        expected: Uint32Array;
-        skip: number;
-        length: number;
-        bytes: number;
-        op: IoOp;
-      }> = [];
+      const results: BatchReadResult['results'] = new Array(batch.length);
+      const jobs: Array<{ index: number; meta: ChunkMeta; block: BlockRef; read: GatherRead }> = [];
       batch.forEach((request, index) => {
         try {
-          checkU32('read offset', request.offset);
-          if (!Number.isSafeInteger(request.length) || request.length < 0) {
-            throw new ThreeFsError('INVALID_ARGUMENT', `read length ${request.length}`);
+          const job = this.gatherJob(request);
+          if (job.read === undefined) results[index] = { meta: job.meta, offset: 0, length: 0 };
+          else {
+            this.pins.pin(job.block);
+            jobs.push({ index, meta: job.meta, block: job.block, read: job.read });
           }
-          const rec = this.load(chunkKey(request.chainId, request.chunkId));
-          if (!rec) {
-            throw new ThreeFsError(
-              'NOT_FOUND',
-              `chunk ${request.chunkId.toString('hex')} not found`,
-            );
-          }
-          const meta = toMeta(request.chainId, request.chunkId, rec);
-          const content = rec.committed;
-          const start = Math.min(request.offset, content.length);
-          const end = Math.min(
-            request.offset + Math.min(request.length, MAX_CHUNK_SIZE),
-            content.length,
-          );
-          if (end <= start || content.block === null) {
-            out[index] = { data: Buffer.alloc(0), meta };
-            return;
-          }
-          const block = content.block;
-          const op = this.readOp(block, start, end, content.length);
-          const g = granuleOf(block.cls);
-          this.pins.pin(block);
-          jobs.push({
-            index,
-            meta,
-            block,
-            expected: content.crcs.subarray(op.offsetInChunk / g),
-            skip: start - op.offsetInChunk,
-            length: end - start,
-            bytes: op.op.crcLength,
-            op: op.op,
-          });
         } catch (err) {
-          out[index] = err as Error;
+          results[index] = err as Error;
         }
       });
-      const batches: Array<Promise<IoResult[]>> = [];
+      const parts: Buffer[] = [];
+      let base = 0;
       for (let i = 0; i < jobs.length; i += READ_OPS_PER_BATCH) {
-        const slice = jobs.slice(i, i + READ_OPS_PER_BATCH);
-        batches.push(
-          this.io.submit(slice.map((j) => j.op)).finally(() => {
-            for (const j of slice) this.pins.unpin(j.block);
-          }),
-        );
-      }
-      const settled = await Promise.allSettled(batches);
-      jobs.forEach((job, k) => {
-        const done = settled[Math.floor(k / READ_OPS_PER_BATCH)];
-        if (!done || done.status === 'rejected') {
-          out[job.index] = (done?.reason as Error) ?? new ThreeFsError('INTERNAL', 'lost a read');
-          return;
-        }
-        const result = done.value[k % READ_OPS_PER_BATCH];
+        const group = jobs.slice(i, i + READ_OPS_PER_BATCH);
+        let gathered: GatherResult;
         try {
-          const data = this.verified(result, job.bytes, job.expected, 'chunk read');
-          out[job.index] = { data: slice(data, job.skip, job.skip + job.length), meta: job.meta };
+          gathered = await this.io.submitGather(group.map((j) => j.read));
         } catch (err) {
-          out[job.index] = err as Error;
+          for (const j of group) results[j.index] = err as Error;
+          continue;
+        } finally {
+          for (const j of group) this.pins.unpin(j.block);
         }
-      });
-      return out;
+        let at = base;
+        group.forEach((job, k) => {
+          const status = gathered.statuses[k] ?? -5;
+          results[job.index] =
+            status === job.read.copyLength
+              ? { meta: job.meta, offset: at, length: job.read.copyLength }
+              : gatherFailure(status, job.read, job.meta);
+          at += job.read.copyLength;
+        });
+        parts.push(gathered.data);
+        base += gathered.data.length;
+      }
+      // More than one native batch only for requests past READ_OPS_PER_BATCH reads.
+      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      return { results, data };
     });
   }
 
@@ -543,6 +537,48 @@ export class ChunkEngine implements ChunkStore {
 
   private blockOffset(block: BlockRef): number {
     return block.block * classBytes(block.cls);
+  }
+
+  /**
+   * What one read of committed content needs: the chunk's meta, and (unless nothing is left to
+   * read past the offset) the gather read of its granules with the expected CRCs.
+   */
+  private gatherJob(
+    request: ReadRequest,
+  ): { meta: ChunkMeta; block: BlockRef; read: GatherRead } | { meta: ChunkMeta; read: undefined } {
+    checkU32('read offset', request.offset);
+    if (!Number.isSafeInteger(request.length) || request.length < 0) {
+      throw new ThreeFsError('INVALID_ARGUMENT', `read length ${request.length}`);
+    }
+    const rec = this.load(chunkKey(request.chainId, request.chunkId));
+    if (!rec) {
+      throw new ThreeFsError('NOT_FOUND', `chunk ${request.chunkId.toString('hex')} not found`);
+    }
+    const meta = toMeta(request.chainId, request.chunkId, rec);
+    const content = rec.committed;
+    const start = Math.min(request.offset, content.length);
+    const end = Math.min(request.offset + Math.min(request.length, MAX_CHUNK_SIZE), content.length);
+    const block = content.block;
+    if (end <= start || block === null) return { meta, read: undefined };
+    const { op, offsetInChunk } = this.readOp(block, start, end, content.length);
+    const g = op.granule;
+    return {
+      meta,
+      block,
+      read: {
+        fd: op.fd,
+        offset: op.offset,
+        length: op.length,
+        crcLength: op.crcLength,
+        granule: g,
+        expected: content.crcs.subarray(
+          offsetInChunk / g,
+          Math.ceil((offsetInChunk + op.crcLength) / g),
+        ),
+        skip: start - offsetInChunk,
+        copyLength: end - start,
+      },
+    };
   }
 
   /** A read of content bytes [start, end), widened to whole granules so each can be verified. */

@@ -9,6 +9,8 @@
 // completes.
 #include <napi.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -36,8 +38,20 @@ struct JsBatch {
   IoBatch io;
   Napi::Promise::Deferred deferred;
   Napi::Reference<Napi::Value> keep_alive;  // the ops array: owns every write piece
+  // A gather batch (submitGather): every read lands in one destination, a pool block or, past
+  // the pool's bound, a one-off aligned buffer; `gather_total` bytes of it are the reads' bytes.
+  bool gather = false;
+  uint32_t gather_block = 0;
+  threefs::AlignedBuffer gather_fallback;
+  uint64_t gather_total = 0;
   explicit JsBatch(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
+
+// Stride of a gather read's row: fd, offset, length, crcLength, granule, skip, copyLength,
+// first expected CRC (its index in the expected array).
+constexpr uint32_t kGatherFields = 8;
+// A gather read whose bytes failed their checksum reports -(kChecksumMismatchBase + granule).
+constexpr double kChecksumMismatchBase = 1000000;
 
 void ResolveBatch(Napi::Env env, Napi::Function, Executor* executor, JsBatch* batch);
 using Tsfn = Napi::TypedThreadSafeFunction<Executor, JsBatch, ResolveBatch>;
@@ -116,6 +130,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Executor",
                        {InstanceMethod<&Executor::Submit>("submit"),
+                        InstanceMethod<&Executor::SubmitGather>("submitGather"),
                         InstanceMethod<&Executor::Close>("close"),
                         InstanceMethod<&Executor::ReleaseBlock>("releaseBlock"),
                         InstanceAccessor<&Executor::PoolStats>("poolStats"),
@@ -177,6 +192,10 @@ class Executor : public Napi::ObjectWrap<Executor> {
       tsfn_.Unref(env);
       Unref();
     }
+    if (batch->gather) {
+      FinishGather(env, batch);
+      return;
+    }
     Napi::Array results = Napi::Array::New(env, batch->io.ops.size());
     for (size_t i = 0; i < batch->io.ops.size(); i++) {
       IoOp& op = batch->io.ops[i];
@@ -222,6 +241,144 @@ class Executor : public Napi::ObjectWrap<Executor> {
   }
 
  private:
+  // One gather batch done: a status per read (bytes copied, -errno, or a checksum mismatch) and
+  // the destination holding the bytes of every read that succeeded, read by read in order.
+  void FinishGather(Napi::Env env, JsBatch* batch) {
+    const size_t n = batch->io.ops.size();
+    Napi::Float64Array statuses = Napi::Float64Array::New(env, n);
+    for (size_t i = 0; i < n; i++) {
+      IoOp& op = batch->io.ops[i];
+      double status;
+      if (op.result < 0) {
+        status = static_cast<double>(op.result);
+      } else if (static_cast<uint64_t>(op.result) < op.crc_length ||
+                 static_cast<uint64_t>(op.result) < op.skip + op.copy_length) {
+        status = -EIO;  // the data file ended inside a block: never seen on preallocated files
+      } else if (op.mismatch >= 0) {
+        status = -(kChecksumMismatchBase + static_cast<double>(op.mismatch));
+      } else {
+        status = static_cast<double>(op.copy_length);
+      }
+      statuses[i] = status;
+      if (!op.in_place) threefs::ReleaseAligned(op.buffer);
+      op.buffer = {};
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("statuses", statuses);
+    result.Set("length", Napi::Number::New(env, static_cast<double>(batch->gather_total)));
+    if (batch->gather_block != 0) {
+      result.Set("block", Napi::Number::New(env, batch->gather_block));
+      result.Set("arrayBuffer", BlockArrayBuffer(env, batch->gather_block));
+    } else {
+      auto* hint = new threefs::AlignedBuffer(batch->gather_fallback);
+      batch->gather_fallback = {};
+      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(hint->capacity));
+      result.Set("data", Napi::Buffer<uint8_t>::New(
+                             env, hint->data, static_cast<size_t>(batch->gather_total),
+                             [](Napi::Env finalizing, uint8_t*, threefs::AlignedBuffer* owned) {
+                               Napi::MemoryManagement::AdjustExternalMemory(
+                                   finalizing, -static_cast<int64_t>(owned->capacity));
+                               threefs::ReleaseAligned(*owned);
+                               delete owned;
+                             },
+                             hint));
+    }
+    batch->deferred.Resolve(result);
+  }
+
+  static uint64_t GatherField(Napi::Env env, double value, uint64_t max, const char* what) {
+    if (!(value >= 0) || value > static_cast<double>(max) ||
+        value != static_cast<double>(static_cast<uint64_t>(value))) {
+      throw Napi::RangeError::New(env, std::string("gather read: bad ") + what);
+    }
+    return static_cast<uint64_t>(value);
+  }
+
+  // submitGather(spec: Float64Array, expected: Uint32Array): Promise<{ statuses, length,
+  // block + arrayBuffer | data }>. Each row of `spec` (kGatherFields numbers) is one read; its
+  // verified bytes [skip, skip + copyLength) go to the destination one after another. A read
+  // that starts page-aligned with nothing to skip, and fills its place exactly (or comes last),
+  // lands there straight from the disk; the others go through a bounce buffer and one copy.
+  Napi::Value SubmitGather(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) throw Napi::Error::New(env, "executor is closed");
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      throw Napi::TypeError::New(env, "submitGather(spec: Float64Array, expected: Uint32Array)");
+    }
+    const auto spec = info[0].As<Napi::Float64Array>();
+    const auto expected = info[1].As<Napi::Uint32Array>();
+    const size_t rows = spec.ElementLength() / kGatherFields;
+    if (spec.ElementLength() % kGatherFields != 0 || rows == 0 || rows > kMaxOpsPerBatch) {
+      throw Napi::RangeError::New(env, "a gather batch holds 1 to " +
+                                           std::to_string(kMaxOpsPerBatch) + " reads");
+    }
+    if (in_flight_ >= max_in_flight_) {
+      throw Napi::Error::New(env, "too many batches in flight (" + std::to_string(max_in_flight_) +
+                                      ")");
+    }
+    auto batch = std::make_unique<JsBatch>(env);
+    batch->gather = true;
+    batch->io.ops.resize(rows);
+    uint64_t total = 0;
+    uint64_t reach = 0;  // bytes of the destination the reads touch (an in-place read may pad)
+    for (size_t r = 0; r < rows; r++) {
+      const double* row = spec.Data() + r * kGatherFields;
+      IoOp& op = batch->io.ops[r];
+      op.kind = OpKind::kRead;
+      op.fd = static_cast<int>(GatherField(env, row[0], INT32_MAX, "fd"));
+      op.offset = GatherField(env, row[1], static_cast<uint64_t>(kMaxSafeInteger), "offset");
+      op.length = GatherField(env, row[2], kMaxOpBytes, "length");
+      op.crc_length = GatherField(env, row[3], op.length, "crcLength");
+      op.granule = GatherField(env, row[4], kMaxOpBytes, "granule");
+      op.skip = GatherField(env, row[5], op.length, "skip");
+      op.copy_length = GatherField(env, row[6], op.length - op.skip, "copyLength");
+      const uint64_t first = GatherField(env, row[7], expected.ElementLength(), "expected index");
+      if (op.granule < 512) throw Napi::RangeError::New(env, "gather read: granule below 512");
+      const uint64_t count = (op.crc_length + op.granule - 1) / op.granule;
+      if (first + count > expected.ElementLength()) {
+        throw Napi::RangeError::New(env, "gather read: expected CRCs out of range");
+      }
+      if (op.length == 0) throw Napi::RangeError::New(env, "gather read: zero length");
+      op.expected.assign(expected.Data() + first, expected.Data() + first + count);
+      op.in_place = total % threefs::kDirectAlign == 0 && op.skip == 0 &&
+                    (op.length == op.copy_length || r + 1 == rows);
+      reach = std::max(reach, total + (op.in_place ? op.length : op.copy_length));
+      total += op.copy_length;
+    }
+    uint8_t* dest = nullptr;
+    const size_t want = std::max<size_t>(reach, threefs::PayloadPool::kMinBlock);
+    if (threefs::PayloadPool::Block* block = read_pool_.Acquire(want)) {
+      batch->gather_block = block->id;
+      dest = block->data;
+    } else {
+      try {
+        batch->gather_fallback = threefs::AcquireAligned(want);
+      } catch (const std::bad_alloc&) {
+        throw Napi::Error::New(env, "chunkio: out of memory for a gather read");
+      }
+      dest = batch->gather_fallback.data;
+    }
+    batch->gather_total = total;
+    uint64_t at = 0;
+    for (IoOp& op : batch->io.ops) {
+      op.gather_to = dest + at;
+      if (op.in_place) op.buffer = {dest + at, op.length};
+      at += op.copy_length;
+      op.batch = &batch->io;
+    }
+    batch->io.owner = batch.get();
+    Napi::Promise promise = batch->deferred.Promise();
+    if (in_flight_ == 0) {
+      tsfn_.Ref(env);
+      Ref();
+    }
+    in_flight_++;
+    backend_->Submit(&batch.release()->io);
+    return promise;
+  }
+
   Napi::Value Submit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) throw Napi::Error::New(env, "executor is closed");
@@ -340,8 +497,10 @@ void ResolveBatch(Napi::Env env, Napi::Function, Executor* executor, JsBatch* ba
   std::unique_ptr<JsBatch> owned(batch);
   if (env == nullptr) {  // the environment is going away: nobody is left to resolve for
     for (IoOp& op : owned->io.ops) {
-      if (op.pool_block == 0) threefs::ReleaseAligned(op.buffer);  // pool blocks die with the pool
+      // Pool blocks die with the pool; in-place reads point into the gather destination.
+      if (op.pool_block == 0 && !op.in_place) threefs::ReleaseAligned(op.buffer);
     }
+    threefs::ReleaseAligned(owned->gather_fallback);
     return;
   }
   executor->Finished(env, owned.get());

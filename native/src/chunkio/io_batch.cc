@@ -40,7 +40,7 @@ bool OpenNextPhase(IoBatch& batch) {
 
 int PrepareOp(IoOp& op) {
   if (op.kind != OpKind::kRead && op.kind != OpKind::kWrite) return 0;
-  if (op.kind == OpKind::kRead && op.buffer.data != nullptr) return 0;  // a pool block
+  if (op.kind == OpKind::kRead && op.buffer.data != nullptr) return 0;  // a pool block, or in place
   try {
     op.buffer = AcquireAligned(op.length);
   } catch (const std::bad_alloc&) {
@@ -67,6 +67,15 @@ void FinishOp(IoOp& op) {
   if (op.kind != OpKind::kRead || op.result < 0) return;
   const uint64_t got = static_cast<uint64_t>(op.result);
   ChecksumGranules(op, op.buffer.data, op.crc_length < got ? op.crc_length : got, false);
+  if (op.gather_to == nullptr) return;
+  if (got < op.crc_length || got < op.skip + op.copy_length) return;  // short: the caller fails it
+  for (size_t k = 0; k < op.crcs.size(); k++) {
+    if (k >= op.expected.size() || op.crcs[k] != op.expected[k]) {
+      op.mismatch = static_cast<int64_t>(k);
+      return;
+    }
+  }
+  if (!op.in_place) std::memcpy(op.gather_to, op.buffer.data + op.skip, op.copy_length);
 }
 
 void RunOpBlocking(IoOp& op) {

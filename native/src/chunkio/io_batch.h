@@ -46,6 +46,16 @@ struct IoOp {
   uint64_t transferred = 0;       // progress of a read/write that came back short
   std::vector<uint32_t> crcs;     // per-granule CRCs
   uint32_t crc = 0;               // CRC of the whole crc_length bytes
+
+  // Gather reads (submitGather): once every granule of [0, crc_length) matches `expected`, bytes
+  // [skip, skip + copy_length) of what was read belong at `gather_to`. `in_place` means `buffer`
+  // already is that spot (page-aligned, nothing to skip), so nothing is copied.
+  uint8_t* gather_to = nullptr;
+  uint64_t skip = 0;
+  uint64_t copy_length = 0;
+  bool in_place = false;
+  std::vector<uint32_t> expected;
+  int64_t mismatch = -1;  // the first granule whose CRC differed, or -1
 };
 
 struct IoBatch {
@@ -66,7 +76,8 @@ bool OpenNextPhase(IoBatch& batch);
 // Returns 0 or -errno (the op then completes with that result without touching the disk).
 int PrepareOp(IoOp& op);
 
-// After completion: checksum what a read brought back.
+// After completion: checksum what a read brought back; for a gather read, compare with the
+// expected CRCs and, when they all match, copy the wanted bytes to their place.
 void FinishOp(IoOp& op);
 
 // Runs one op with blocking syscalls (the thread-pool backend, and ops io_uring refuses).

@@ -3,7 +3,12 @@ import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32c } from '../../../daemons/common/crc32c.js';
-import { ChunkIo, crc32cCombine, crc32cConcat } from '../../../daemons/storage/engine/chunk-io.js';
+import {
+  CHECKSUM_MISMATCH_BASE,
+  ChunkIo,
+  crc32cCombine,
+  crc32cConcat,
+} from '../../../daemons/storage/engine/chunk-io.js';
 import { pattern, tempDisk } from './helpers.js';
 
 describe('CRC32C combine', () => {
@@ -166,6 +171,116 @@ for (const backend of ['io_uring', 'threads'] as const) {
         await small.close();
       }
       await assert.rejects(small.submit([{ op: 'fsync', fd: direct }]), { code: 'UNAVAILABLE' });
+    });
+
+    describe('gather reads', () => {
+      const content = pattern(77, 64 * 4096);
+      const granuleCrcs = (from: number, bytes: number, granule = 4096) =>
+        Uint32Array.from({ length: Math.ceil(bytes / granule) }, (_, k) =>
+          crc32c(
+            content.subarray(from + k * granule, Math.min(from + bytes, from + (k + 1) * granule)),
+          ),
+        );
+      before(async () => {
+        const [w, s] = await io.submit([
+          {
+            op: 'write',
+            fd: direct,
+            offset: 0,
+            length: content.length,
+            pieces: [content],
+            granule: 0,
+          },
+          { op: 'fdatasync', fd: direct },
+        ]);
+        assert.equal(w!.result, content.length);
+        assert.equal(s!.result, 0);
+      });
+
+      /** A gather read of content bytes [start, end) through whole 4 KiB granules. */
+      const readOf = (start: number, end: number, expected?: Uint32Array) => {
+        const from = Math.floor(start / 4096) * 4096;
+        const to = Math.ceil(end / 4096) * 4096;
+        return {
+          fd: direct,
+          offset: from,
+          length: to - from,
+          crcLength: to - from,
+          granule: 4096,
+          expected: expected ?? granuleCrcs(from, to - from),
+          skip: start - from,
+          copyLength: end - start,
+        };
+      };
+
+      it('places each read after the previous one: aligned in place, unaligned copied', async () => {
+        const ranges: Array<[number, number]> = [
+          [0, 4096], // aligned, lands in place
+          [8192, 8192 + 3 * 4096], // aligned, in place
+          [5000, 6000], // inside one granule
+          [4095, 4097], // across a granule boundary
+          [40_000, 4096 * 20], // unaligned start, several granules
+          [4096 * 30, 4096 * 31], // aligned again, but after unaligned places: copied
+          [4096 * 63 + 10, 4096 * 64], // the last, short of its granule at the front
+        ];
+        const { statuses, data } = await io.submitGather(ranges.map(([a, b]) => readOf(a, b)));
+        let at = 0;
+        ranges.forEach(([a, b], i) => {
+          assert.equal(statuses[i], b - a, `read ${i}`);
+          assert.ok(
+            data.subarray(at, at + b - a).equals(content.subarray(a, b)),
+            `bytes of read ${i}`,
+          );
+          at += b - a;
+        });
+        assert.equal(data.length, at);
+      });
+
+      it('a granule that fails its CRC fails only its read, naming the granule', async () => {
+        const wrong = granuleCrcs(4096, 3 * 4096);
+        wrong[1] = wrong[1]! ^ 1;
+        const { statuses, data } = await io.submitGather([
+          readOf(0, 4096),
+          readOf(4096, 4 * 4096, wrong),
+          readOf(8 * 4096, 9 * 4096),
+        ]);
+        assert.equal(statuses[0], 4096);
+        assert.equal(statuses[1], -(CHECKSUM_MISMATCH_BASE + 1));
+        assert.equal(statuses[2], 4096);
+        assert.ok(data.subarray(0, 4096).equals(content.subarray(0, 4096)));
+        assert.ok(data.subarray(4 * 4096, 5 * 4096).equals(content.subarray(8 * 4096, 9 * 4096)));
+      });
+
+      it('an I/O error fails its read with the errno; bad rows are INVALID_ARGUMENT', async () => {
+        const { statuses } = await io.submitGather([{ ...readOf(0, 4096), fd: 987_654 }]);
+        assert.equal(statuses[0], -9); // EBADF
+        await assert.rejects(io.submitGather([]), { code: 'INVALID_ARGUMENT' });
+        await assert.rejects(io.submitGather([{ ...readOf(0, 4096), granule: 100 }]), {
+          code: 'INVALID_ARGUMENT',
+        });
+        await assert.rejects(io.submitGather([{ ...readOf(0, 4096), copyLength: 5000 }]), {
+          code: 'INVALID_ARGUMENT',
+        });
+        await assert.rejects(
+          io.submitGather([{ ...readOf(0, 8192), expected: new Uint32Array(1) }]),
+          { code: 'INVALID_ARGUMENT' },
+        );
+      });
+
+      it('past the read pool, the destination is a one-off buffer with the same bytes', async () => {
+        const unpooled = new ChunkIo({ backend, readPoolBytes: 0 });
+        try {
+          const { statuses, data } = await unpooled.submitGather([
+            readOf(100, 9000),
+            readOf(4096 * 10, 4096 * 12),
+          ]);
+          assert.deepEqual([...statuses], [8900, 8192]);
+          assert.ok(data.subarray(0, 8900).equals(content.subarray(100, 9000)));
+          assert.ok(data.subarray(8900).equals(content.subarray(4096 * 10, 4096 * 12)));
+        } finally {
+          await unpooled.close();
+        }
+      });
     });
   });
 }

@@ -4,13 +4,15 @@
 // before it or not at all, like a durable write that had or had not returned.
 import { crc32c } from '../../../daemons/common/crc32c.js';
 import { ThreeFsError } from '../../../daemons/common/errors.js';
-import type {
-  ChunkMeta,
-  ChunkStore,
-  ReadRequest,
-  ReadResult,
-  SpaceInfo,
-  UpdateRequest,
+import {
+  batchFromReads,
+  type BatchReadResult,
+  type ChunkMeta,
+  type ChunkStore,
+  type ReadRequest,
+  type ReadResult,
+  type SpaceInfo,
+  type UpdateRequest,
 } from '../../../daemons/storage/chunk-store.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -94,6 +96,10 @@ export class SimChunkStore implements ChunkStore {
         meta: this.metaOf(r.chainId, r.chunkId, record),
       };
     });
+  }
+
+  readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult> {
+    return batchFromReads(this, batch);
   }
 
   async readPending(chainId: number, chunkId: Buffer): Promise<Buffer> {
