@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { crc32c } from '../common/crc32c.js';
-import { isRetryableCode, ThreeFsError } from '../common/errors.js';
+import { ThreeFsError } from '../common/errors.js';
 import {
   chainOfChunk,
   chunkId,
@@ -19,7 +19,7 @@ import type { Logger } from '../common/log.js';
 import { findChainTable, type RoutingInfo } from '../common/routing.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
-import { slice } from '../common/pooled-views.js';
+import { ReadCoalescer, type ReadOutcome } from './read-coalescer.js';
 import type { RoutingCache } from './routing-cache.js';
 
 export type UpdateReply = z.output<typeof UpdateResult>;
@@ -90,9 +90,8 @@ export class StorageClient {
   private readonly channels: ChannelPool;
   private readonly retryTotalMs: number;
   private readonly attemptTimeoutMs: number;
-  private readonly maxBatchIos: number;
   private readonly stripes = new Map<string, readonly number[]>();
-  private readonly maxBatchBytes: number;
+  private readonly coalescer: ReadCoalescer;
 
   constructor(private readonly options: StorageClientOptions) {
     this.pool = new RpcClientPool({
@@ -104,8 +103,15 @@ export class StorageClient {
     this.channels = new ChannelPool(options.channels ?? 256);
     this.retryTotalMs = options.retryTotalMs ?? 60_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 10_000;
-    this.maxBatchIos = options.maxBatchIos ?? 128;
-    this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+    this.coalescer = new ReadCoalescer(
+      async (address, ios) => {
+        const { body, payload } = await this.pool
+          .get(address)
+          .call(StorageService.methods.batchRead, { ios }, { timeoutMs: this.attemptTimeoutMs });
+        return { results: body.results, payload };
+      },
+      { maxIos: options.maxBatchIos ?? 128, maxBytes: options.maxBatchBytes ?? 1024 * 1024 },
+    );
   }
 
   async close(): Promise<void> {
@@ -235,8 +241,9 @@ export class StorageClient {
   }
 
   /**
-   * Reads a batch of chunk ranges: grouped per storage node (bounded batches), each chain served
-   * by a random SERVING replica, retried on another replica or after a routing refresh.
+   * Reads a batch of chunk ranges: each chain served by a random SERVING replica, the reads of
+   * every caller queued per storage node and sent together (read-coalescer.ts); a read that a
+   * node cannot serve now is retried on another replica or after a routing refresh.
    */
   async readChunks(reads: readonly ChunkRead[]): Promise<ChunkReadResult[]> {
     const results: ChunkReadResult[] = new Array(reads.length);
@@ -244,36 +251,28 @@ export class StorageClient {
     const deadline = Date.now() + this.retryTotalMs;
     for (let round = 0; pending.length > 0; round++) {
       const info = round === 0 ? await this.routing() : await this.options.routing.refresh();
-      const batches = new Map<string, number[]>();
-      const failed: number[] = [];
-      for (const index of pending) {
-        const read = reads[index]!;
-        try {
-          const chain = this.chainOf(info, read.chainId);
-          const serving = chain.targets.filter((t) => t.state === 'SERVING');
-          if (serving.length === 0)
-            throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
-          const pick = serving[(Math.random() * serving.length) | 0]!;
-          const address = this.addressOf(info, pick.targetId);
-          const batch = batches.get(address);
-          if (batch) batch.push(index);
-          else batches.set(address, [index]);
-        } catch {
-          failed.push(index);
-        }
-      }
-      const retry: number[] = [...failed];
+      const retry: number[] = [];
       await Promise.all(
-        [...batches].flatMap(([address, indexes]) =>
-          this.splitBatches(indexes, reads).map(async (batch) => {
-            try {
-              await this.readBatch(info, address, batch, reads, results, retry);
-            } catch (err) {
-              if (!(err instanceof ThreeFsError) || !err.retryable) throw err;
-              retry.push(...batch);
-            }
-          }),
-        ),
+        pending.map(async (index) => {
+          const read = reads[index]!;
+          let outcome: ReadOutcome;
+          try {
+            const chain = this.chainOf(info, read.chainId);
+            const serving = chain.targets.filter((t) => t.state === 'SERVING');
+            if (serving.length === 0)
+              throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
+            const pick = serving[(Math.random() * serving.length) | 0]!;
+            outcome = await this.coalescer.read(this.addressOf(info, pick.targetId), {
+              ...read,
+              chainVersion: chain.chainVersion,
+            });
+          } catch (err) {
+            if (!(err instanceof ThreeFsError) || !err.retryable) throw err;
+            outcome = { kind: 'retry' };
+          }
+          if (outcome.kind === 'retry') retry.push(index);
+          else results[index] = outcome.kind === 'data' ? outcome.data : undefined;
+        }),
       );
       pending = retry;
       if (pending.length > 0) {
@@ -286,63 +285,6 @@ export class StorageClient {
       }
     }
     return results;
-  }
-
-  private splitBatches(indexes: number[], reads: readonly ChunkRead[]): number[][] {
-    const batches: number[][] = [];
-    let current: number[] = [];
-    let bytes = 0;
-    for (const index of indexes) {
-      const length = reads[index]!.length;
-      if (
-        current.length > 0 &&
-        (current.length >= this.maxBatchIos || bytes + length > this.maxBatchBytes)
-      ) {
-        batches.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(index);
-      bytes += length;
-    }
-    if (current.length > 0) batches.push(current);
-    return batches;
-  }
-
-  private async readBatch(
-    info: RoutingInfo,
-    address: string,
-    batch: number[],
-    reads: readonly ChunkRead[],
-    results: ChunkReadResult[],
-    retry: number[],
-  ): Promise<void> {
-    const ios = batch.map((index) => {
-      const read = reads[index]!;
-      return { ...read, chainVersion: this.chainOf(info, read.chainId).chainVersion };
-    });
-    const { body, payload } = await this.pool
-      .get(address)
-      .call(StorageService.methods.batchRead, { ios }, { timeoutMs: this.attemptTimeoutMs });
-    let offset = 0;
-    body.results.forEach((result, i) => {
-      const index = batch[i]!;
-      if (result.status === 'ok') {
-        if (!payload || offset + result.length > payload.length)
-          throw new ThreeFsError('PROTOCOL_ERROR', 'read reply payload is short');
-        results[index] = slice(payload, offset, offset + result.length);
-        offset += result.length;
-      } else if (result.status === 'NOT_FOUND') {
-        results[index] = undefined;
-      } else if (isRetryableCode(result.status) || result.status === 'CHECKSUM_MISMATCH') {
-        retry.push(index); // another replica, or the same after a refresh
-      } else {
-        throw new ThreeFsError(
-          'INTERNAL',
-          `read of chain ${reads[index]!.chainId} failed: ${result.status} ${result.message}`,
-        );
-      }
-    });
   }
 
   async queryLastChunk(chainId: number, begin: Buffer, end: Buffer) {

@@ -1,0 +1,149 @@
+// ReadCoalescer rows: reads of one turn share a call per node, batches split at their bounds,
+// each caller gets its own bytes or status, and a failed call fails or retries only its batch.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ReadCoalescer,
+  type ReadOutcome,
+  type WireRead,
+  type WireResult,
+} from '../../daemons/client/read-coalescer.js';
+import { ThreeFsError } from '../../daemons/common/errors.js';
+
+interface Call {
+  address: string;
+  ios: WireRead[];
+}
+
+/** A node that answers every read with `length` bytes of (chainId & 0xff), unless told otherwise. */
+function fakeNode(answer?: (io: WireRead) => WireResult) {
+  const calls: Call[] = [];
+  const send = (address: string, ios: WireRead[]) => {
+    calls.push({ address, ios });
+    const results = ios.map((io) => answer?.(io) ?? { status: 'ok', length: io.length });
+    const payload = Buffer.concat(
+      ios.map((io, i) =>
+        results[i]!.status === 'ok'
+          ? Buffer.alloc(results[i]!.length ?? 0, io.chainId & 0xff)
+          : Buffer.alloc(0),
+      ),
+    );
+    return Promise.resolve({ results, payload });
+  };
+  return { calls, send };
+}
+
+const io = (chainId: number, length = 4096): WireRead => ({
+  chainId,
+  chainVersion: 1,
+  chunkId: Buffer.alloc(16, chainId),
+  offset: 0,
+  length,
+});
+
+const bytesOf = (outcome: ReadOutcome) => {
+  assert.equal(outcome.kind, 'data');
+  return outcome.kind === 'data' ? outcome.data : Buffer.alloc(0);
+};
+
+describe('read coalescer', () => {
+  it('reads queued in one turn go to each node in one call, in order', async () => {
+    const node = fakeNode();
+    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 });
+    const outcomes = await Promise.all([
+      c.read('a', io(1)),
+      c.read('b', io(2)),
+      c.read('a', io(3, 100)),
+      c.read('a', io(4)),
+    ]);
+    assert.deepEqual(
+      node.calls.map((call) => [call.address, call.ios.map((x) => x.chainId)]),
+      [
+        ['a', [1, 3, 4]],
+        ['b', [2]],
+      ],
+    );
+    assert.deepEqual(
+      outcomes.map((o) => [...new Set(bytesOf(o))].concat(bytesOf(o).length)),
+      [
+        [1, 4096],
+        [2, 4096],
+        [3, 100],
+        [4, 4096],
+      ],
+    );
+    assert.equal(c.queued, 0);
+  });
+
+  it('a batch goes out at its read or byte bound without waiting for the turn to end', async () => {
+    const node = fakeNode();
+    const c = new ReadCoalescer(node.send, { maxIos: 2, maxBytes: 10_000 });
+    const pending = [c.read('a', io(1)), c.read('a', io(2))];
+    assert.equal(node.calls.length, 1, 'two reads fill a batch');
+    pending.push(c.read('a', io(3, 8000)), c.read('a', io(4, 8000)));
+    assert.equal(node.calls.length, 2, 'the fourth read would pass the byte bound');
+    await Promise.all(pending);
+    assert.deepEqual(
+      node.calls.map((call) => call.ios.map((x) => x.chainId)),
+      [[1, 2], [3], [4]],
+    );
+  });
+
+  it('each read gets its own status: missing, retry, or an error of its own', async () => {
+    const node = fakeNode((x) =>
+      x.chainId === 2
+        ? { status: 'NOT_FOUND' }
+        : x.chainId === 3
+          ? { status: 'NOT_COMMITTED' }
+          : x.chainId === 4
+            ? { status: 'CHECKSUM_MISMATCH' }
+            : x.chainId === 5
+              ? { status: 'EINVAL', message: 'bad' }
+              : { status: 'ok', length: x.length },
+    );
+    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 });
+    const settled = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => c.read('a', io(n))));
+    const value = (k: number) => {
+      const s = settled[k]!;
+      assert.equal(s.status, 'fulfilled', `read ${k}`);
+      return s.status === 'fulfilled' ? s.value : undefined;
+    };
+    assert.equal(bytesOf(value(0)!).length, 4096);
+    assert.deepEqual(value(1), { kind: 'missing' });
+    assert.deepEqual(value(2), { kind: 'retry' });
+    assert.deepEqual(value(3), { kind: 'retry' }, 'a corrupt copy: another replica may be good');
+    const failed = settled[4]!;
+    assert.equal(failed.status, 'rejected');
+    assert.match(String(failed.status === 'rejected' ? failed.reason : ''), /EINVAL bad/);
+  });
+
+  it('a retryable call failure retries the batch; any other fails it', async () => {
+    const retryable = new ReadCoalescer(
+      () => Promise.reject(new ThreeFsError('UNAVAILABLE', 'gone')),
+      { maxIos: 128, maxBytes: 1 << 20 },
+    );
+    assert.deepEqual(await retryable.read('a', io(1)), { kind: 'retry' });
+    const fatal = new ReadCoalescer(
+      () => Promise.reject(new ThreeFsError('PERMISSION_DENIED', 'no')),
+      { maxIos: 128, maxBytes: 1 << 20 },
+    );
+    await assert.rejects(fatal.read('a', io(1)), /no/);
+  });
+
+  it('a reply that does not match its batch is a protocol error for every read of it', async () => {
+    const fewer = new ReadCoalescer(
+      () => Promise.resolve({ results: [{ status: 'ok', length: 1 }], payload: Buffer.alloc(1) }),
+      { maxIos: 128, maxBytes: 1 << 20 },
+    );
+    const both = [fewer.read('a', io(1)), fewer.read('a', io(2))];
+    for (const p of both) await assert.rejects(p, { code: 'PROTOCOL_ERROR' });
+    const short = new ReadCoalescer(
+      () => Promise.resolve({ results: [{ status: 'ok', length: 10 }], payload: Buffer.alloc(3) }),
+      { maxIos: 128, maxBytes: 1 << 20 },
+    );
+    await assert.rejects(short.read('a', io(1)), /payload is short/);
+    assert.throws(
+      () => new ReadCoalescer(() => Promise.reject(new Error()), { maxIos: 0, maxBytes: 1 }),
+    );
+  });
+});
