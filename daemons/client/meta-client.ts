@@ -12,6 +12,7 @@ import { RpcClientPool } from '../common/rpc/index.js';
 import { MgmtdService } from '../common/services/mgmtd.js';
 import { type MetaMethods, MetaService } from '../common/services/meta.js';
 import type { MgmtdClient } from './mgmtd-client.js';
+import { RequestIds } from './request-ids.js';
 import type { RoutingCache } from './routing-cache.js';
 
 export interface MetaUser {
@@ -52,6 +53,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class MetaClient {
   readonly clientId: string;
   private readonly pool: RpcClientPool;
+  /** One id per call, reused by its retries (idempotency), in issue order (see request-ids.ts). */
+  private readonly requestIds = new RequestIds();
   private current: string | undefined;
   private readonly failedAt = new Map<string, number>();
   private keepalive: NodeJS.Timeout | undefined;
@@ -116,7 +119,7 @@ export class MetaClient {
       gid: who.gid,
       groups: who.groups ?? [],
       clientId: this.clientId,
-      requestId: randomUUID(),
+      requestId: this.requestIds.next(),
     } as z.input<MetaMethods[K]['request']>;
     const total = this.options.totalTimeoutMs ?? 60_000;
     const deadline = Date.now() + total;
