@@ -1,8 +1,8 @@
 // Benchmark of the per-disk chunk engine beside fio on the same directory in the same run: 1 MiB
 // chunk writes and reads (qd16) and 4 KiB random reads and overwrites (qd32), printed as MiB/s or
-// IOPS with the ratio to fio's direct I/O. Engine writes are durable (data fdatasync + LMDB commit
-// per update) while fio's plain direct writes are not, so fio is also run with an fdatasync after
-// every write. Run: `node dist/bench/engine.js` (ENGINE_BENCH_SECONDS, ENGINE_BENCH_DIR to
+// IOPS with the ratio to fio's direct I/O. Engine writes are durable (data fdatasync, shared by
+// concurrent writes, then an LMDB commit) while fio's plain direct writes are not, so fio is also
+// run with an fdatasync after every write. Run: `node dist/bench/engine.js` (ENGINE_BENCH_SECONDS, ENGINE_BENCH_DIR to
 // override); results go to bench/results/engine.json.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -94,7 +94,16 @@ function fio(dir: string, args: string[]): { measure: Measure | null; command: s
   return { measure: result.measure, command: result.command };
 }
 
-async function writeChunks(engine: ChunkEngine, concurrency: number): Promise<Measure> {
+/**
+ * 1 MiB writes of whole chunks. `steps` 1 applies and commits in one durable step, as the last
+ * replica of a chain does (every write of a chain of one); 2 applies a pending version, then
+ * commits it, as the head and middle replicas of longer chains do.
+ */
+async function writeChunks(
+  engine: ChunkEngine,
+  concurrency: number,
+  steps: 1 | 2,
+): Promise<Measure> {
   const data = Buffer.alloc(MiB, 0x5a);
   return timed(concurrency, MiB, async (n) => {
     const id = chunkId(n % CHUNKS);
@@ -108,8 +117,9 @@ async function writeChunks(engine: ChunkEngine, concurrency: number): Promise<Me
       offset: 0,
       data,
       chunkSize: MiB,
+      commitChainVer: steps === 1 ? 1 : undefined,
     });
-    await engine.commit(CHAIN, id, updateVer, 1);
+    if (steps === 2) await engine.commit(CHAIN, id, updateVer, 1);
   });
 }
 
@@ -220,15 +230,22 @@ export async function run(): Promise<EngineBenchResults> {
       return { engine: measured, fio: fioMean, command: before.command };
     };
     const commitsBefore = engine.metadataCommits();
+    const syncsBefore = engine.dataSyncs();
     const write = await bracket(
       ['--rw=write', '--bs=1M', '--iodepth=16'],
-      '1 MiB writes, qd16',
-      () => writeChunks(open, 16),
+      '1 MiB writes, qd16, apply+commit in one step',
+      () => writeChunks(open, 16, 1),
     );
     const w = write.engine;
     extra.updatesPerLmdbCommit = round(
-      (w.ops * 2) / Math.max(1, engine.metadataCommits() - commitsBefore),
+      w.ops / Math.max(1, engine.metadataCommits() - commitsBefore),
     );
+    const syncs = engine.dataSyncs();
+    extra.writesPerDataSyncRound = round(
+      (syncs.requests - syncsBefore.requests) / Math.max(1, syncs.rounds - syncsBefore.rounds),
+    );
+    progress('engine 1 MiB writes, qd16, apply then commit');
+    const w2 = await writeChunks(open, 16, 2);
     const fioWriteSync = fio(fioDir, ['--rw=write', '--bs=1M', '--iodepth=16', '--fdatasync=1']);
     const chunks = Math.min(CHUNKS, w.ops);
     const read = await bracket(['--rw=read', '--bs=1M', '--iodepth=16'], '1 MiB reads, qd16', () =>
@@ -271,6 +288,13 @@ export async function run(): Promise<EngineBenchResults> {
         fio: fioWriteSync.measure,
         fioCommand: fioWriteSync.command,
         ratio: ratio(w.mibPerSec, fioWriteSync.measure?.mibPerSec),
+      },
+      {
+        name: '1 MiB chunk write, apply then commit (durable) vs fio seq write direct',
+        engine: w2,
+        fio: fioWrite.measure,
+        fioCommand: fioWrite.command,
+        ratio: ratio(w2.mibPerSec, fioWrite.measure?.mibPerSec),
       },
       {
         name: '1 MiB chunk read vs fio seq read direct',
@@ -332,7 +356,7 @@ export async function run(): Promise<EngineBenchResults> {
       );
     }
     console.log(
-      `updates+commits per LMDB commit (group commit): ${String(extra.updatesPerLmdbCommit)}`,
+      `1 MiB writes per LMDB commit ${String(extra.updatesPerLmdbCommit)}, per data sync round ${String(extra.writesPerDataSyncRound)} (group commit)`,
     );
     const resultsDir = path.join(packageRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

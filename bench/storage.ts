@@ -13,7 +13,8 @@ import { fio } from './fio.js';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONCURRENCY = 8;
+/** Writes and reads in flight, as many as fio's queue depth in the same run. */
+const CONCURRENCY = 16;
 
 interface Row {
   case: string;
@@ -112,12 +113,22 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
     const disk = path.join(cluster.dir, 'fio');
     mkdirSync(disk, { recursive: true });
     const fioWrite = fio(disk, ['--rw=write', '--bs=1M', '--iodepth=16'], SECONDS).measure;
+    // The durable ceiling: every acknowledged chunk write is on disk, fio's plain writes are not.
+    const fioWriteSync = fio(
+      disk,
+      ['--rw=write', '--bs=1M', '--iodepth=16', '--fdatasync=16'],
+      SECONDS,
+    ).measure;
     const fioRead = fio(disk, ['--rw=read', '--bs=1M', '--iodepth=16'], SECONDS).measure;
     const ratio = (value: number, base: number | undefined) =>
       base ? Math.round((value / base) * 100) / 100 : undefined;
     rows.push({
       case: 'fio direct sequential write 1 MiB qd16 (raw disk)',
       mibPerSec: fioWrite?.mibPerSec ?? 0,
+    });
+    rows.push({
+      case: 'fio direct sequential write 1 MiB qd16, fdatasync every 16',
+      mibPerSec: fioWriteSync?.mibPerSec ?? 0,
     });
     rows.push({
       case: 'fio direct sequential read 1 MiB qd16 (raw disk)',
@@ -134,6 +145,12 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
       ratio: ratio(w1.mibPerSec, fioWrite?.mibPerSec),
       against: 'fio write (bar 0.6)',
       ...cpu(w1),
+    });
+    rows.push({
+      case: `chain-1 1 MiB writes vs the durable ceiling`,
+      mibPerSec: Math.round(w1.mibPerSec),
+      ratio: ratio(w1.mibPerSec, fioWriteSync?.mibPerSec),
+      against: 'fio write + fdatasync',
     });
     const w3 = await withCpu(cluster, () => timedWrites(cluster, 3, 3));
     rows.push({
