@@ -5,6 +5,7 @@
 // for, and the truncate version its length hints carry. Hints go to meta on a timer for
 // write-opened files; close and fsync ask meta for the exact length.
 import type { z } from 'zod';
+import { ByteBudget } from '../common/byte-budget.js';
 import { ThreeFsError } from '../common/errors.js';
 import { type Layout } from '../common/layout.js';
 import type { Logger } from '../common/log.js';
@@ -27,6 +28,8 @@ export interface FileApiOptions {
   flushDelayMs?: number;
   /** Storage writes per inode in flight at once (write-behind depth). */
   maxInFlightWrites?: number;
+  /** Bytes of storage writes in flight at once across every inode (write-behind memory). */
+  writeBehindBytes?: number;
   /** How often write-opened files report their length to meta (3FS design: 5 s). */
   lengthHintMs?: number;
 }
@@ -234,10 +237,12 @@ export class FileApi {
   private readonly openInodes = new Map<number, OpenInode>();
   private readonly hintTimer: NodeJS.Timeout;
   private hinting = false;
+  private readonly writeBehind: ByteBudget;
 
   constructor(private readonly options: FileApiOptions) {
     this.meta = options.meta;
     this.storage = options.storage;
+    this.writeBehind = new ByteBudget(options.writeBehindBytes ?? 64 * 1024 * 1024);
     this.hintTimer = setInterval(() => void this.sendHints(), options.lengthHintMs ?? 5_000);
     this.hintTimer.unref();
   }
@@ -480,8 +485,9 @@ export class FileApi {
     return new WriteBuffer({
       capacity: Math.min(this.options.writeBufferBytes ?? 1024 * 1024, chunkSize),
       chunkSize,
-      maxInFlight: this.options.maxInFlightWrites ?? 4,
+      maxInFlight: this.options.maxInFlightWrites ?? 16,
       flushDelayMs: this.options.flushDelayMs ?? 1_000,
+      budget: this.writeBehind,
       sink: async (offset, data) => {
         await state.coverChunk(this.meta, Math.floor((offset + data.length - 1) / chunkSize));
         await this.storage.writeFile(state.layout, state.id, offset, data);

@@ -5,9 +5,11 @@
 // Writes that fill their whole window skip the copy and go straight to storage.
 //
 // Write-behind: a write returns once its bytes are buffered or handed to storage, while at most
-// `maxInFlight` storage writes per inode run; a storage failure is kept and reported by the next
-// write or flush (as a local file system reports writeback errors at fsync/close). A storage write
+// `maxInFlight` storage writes per inode run (and, with a budget, at most so many bytes across
+// every inode of the client); a storage failure is kept and reported by the next write or flush
+// (as a local file system reports writeback errors at fsync/close). A storage write
 // never starts while an overlapping one is in flight, so overlapping writes land in order.
+import type { ByteBudget } from '../common/byte-budget.js';
 import { ThreeFsError } from '../common/errors.js';
 import { SerialQueue } from '../common/serial-queue.js';
 
@@ -57,6 +59,8 @@ export interface WriteBufferOptions {
   flushDelayMs: number;
   /** Writes bytes to storage (the storage client's writeFile for this inode). */
   sink: (offset: number, data: Buffer) => Promise<void>;
+  /** Bytes in flight shared with the other inodes of this client (a bound on write-behind). */
+  budget?: ByteBudget;
 }
 
 interface InFlight {
@@ -202,15 +206,28 @@ export class WriteBuffer {
       const waitFor = blockers.length > 0 ? blockers : [...this.inFlight];
       await Promise.race(waitFor.map((f) => f.done));
     }
+    const budget = this.options.budget;
+    let started!: () => void;
+    const underway = new Promise<void>((resolve) => (started = resolve));
+    const run = async () => {
+      if (budget) await budget.acquire(data.length);
+      started();
+      try {
+        await this.options.sink(offset, data);
+      } finally {
+        budget?.release(data.length);
+      }
+    };
     const entry: InFlight = { start: offset, end, done: Promise.resolve() };
-    entry.done = this.options
-      .sink(offset, data)
+    entry.done = run()
       .catch((err: unknown) => {
         this.error ??= err;
       })
       .finally(() => {
         this.inFlight.delete(entry);
+        started(); // a budget refusal ends the write before it ever started
       });
     this.inFlight.add(entry);
+    await underway;
   }
 }

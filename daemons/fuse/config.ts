@@ -32,8 +32,15 @@ export const fuseConfigSchema = z.object({
     .int()
     .min(1)
     .max(64)
-    .default(4)
+    .default(16)
     .describe('storage writes per inode in flight (write-behind depth)'),
+  writeBehindBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .max(2 ** 34)
+    .default(64 * 1024 * 1024)
+    .describe('bytes of storage writes in flight across all files (write-behind memory)'),
   lengthHintMs: ms(5_000, 'how often write-opened files report their length to meta'),
   opTimeoutMs: ms(
     60_000,

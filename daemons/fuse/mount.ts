@@ -93,6 +93,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
       writeBufferBytes: config.writeBufferBytes,
       flushDelayMs: config.flushDelayMs,
       maxInFlightWrites: config.maxInFlightWrites,
+      writeBehindBytes: config.writeBehindBytes,
       lengthHintMs: config.lengthHintMs,
     });
     const ops = new FuseOps({

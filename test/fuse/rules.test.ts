@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, it } from 'node:test';
 import { planWrite, WriteBuffer, windowEnd } from '../../daemons/client/write-buffer.js';
+import { ByteBudget } from '../../daemons/common/byte-budget.js';
 import { ThreeFsError } from '../../daemons/common/errors.js';
 import { parseGroupsLine } from '../../daemons/fuse/caller-groups.js';
 import { DirHandle } from '../../daemons/fuse/dir-handle.js';
@@ -137,6 +138,39 @@ describe('write buffer rules', () => {
     await wb.write(0, Buffer.alloc(10));
     await wb.flush();
     wb.dispose();
+  });
+
+  it('a shared byte budget holds writes of every inode back until bytes in flight finish', async () => {
+    const rec = recordingSink();
+    const budget = new ByteBudget(2 * MiB);
+    const make = () =>
+      new WriteBuffer({
+        capacity: MiB,
+        chunkSize: MiB,
+        maxInFlight: 8,
+        flushDelayMs: 60_000,
+        sink: rec.sink,
+        budget,
+      });
+    const [a, b] = [make(), make()];
+    rec.hold(true);
+    await a.write(0, Buffer.alloc(MiB, 1));
+    await b.write(0, Buffer.alloc(MiB, 2));
+    assert.equal(budget.inUse, 2 * MiB);
+    let third = false;
+    const pending = a.write(MiB, Buffer.alloc(MiB, 3)).then(() => (third = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(third, false, 'the budget is full: the write waits before it is under way');
+    rec.hold(false);
+    await pending;
+    await Promise.all([a.flush(), b.flush()]);
+    assert.equal(budget.inUse, 0);
+    assert.deepEqual(
+      rec.writes.map((w) => w.data[0]),
+      [1, 2, 3],
+    );
+    a.dispose();
+    b.dispose();
   });
 
   it('the timer flushes buffered bytes', async () => {
