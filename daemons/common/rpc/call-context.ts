@@ -6,7 +6,7 @@ import { crc32c } from '../crc32c.js';
 import { crc32cOfTail } from '../crc32c-combine.js';
 import { ThreeFsError } from '../errors.js';
 import type { Frame } from './frame.js';
-import type { CallContext } from './service.js';
+import type { CallContext, ConnectionScope } from './service.js';
 
 export class ServerCall implements CallContext {
   private controller: AbortController | undefined;
@@ -21,6 +21,7 @@ export class ServerCall implements CallContext {
   /** `frame` has passed its data CRC check (both transports verify before dispatching). */
   constructor(
     readonly peer: string,
+    readonly connection: ConnectionScope,
     readonly requestId: number,
     private readonly frame: Frame,
     timeoutMs: number,

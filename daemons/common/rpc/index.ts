@@ -9,6 +9,7 @@ export { RpcServer, type RpcServerOptions, SERVER_DEFAULTS } from './server.js';
 export {
   defineService,
   type CallContext,
+  type ConnectionScope,
   type Handler,
   type Handlers,
   type Method,

@@ -11,7 +11,7 @@ import { type Frame, FrameKind } from './frame.js';
 import type { FrameSocket, FrameSocketEvents } from './frame-socket.js';
 import { checkHandshake, type ClusterIdentity, HandshakeRequest } from './handshake.js';
 import type { RpcMetrics } from './metrics.js';
-import type { Handler, Method } from './service.js';
+import type { ConnectionScope, Handler, Method } from './service.js';
 
 export interface RegisteredMethod {
   method: Method;
@@ -31,7 +31,13 @@ export interface ServerConnectionOptions {
   onClose(connection: ServerConnection): void;
 }
 
+let nextConnectionId = 1;
+
 export class ServerConnection {
+  /** What handlers see of this connection (ctx.connection). */
+  readonly scope: ConnectionScope;
+  private readonly cleanups: Array<() => void> = [];
+  private closed = false;
   private readonly frames: FrameSocket;
   private readonly active = new Map<number, ServerCall>();
   private handshaken = false;
@@ -48,6 +54,14 @@ export class ServerConnection {
   ) {
     if (!(options.maxConcurrent >= 1))
       throw new ThreeFsError('INTERNAL', 'maxConcurrent must be >= 1');
+    this.scope = {
+      id: nextConnectionId++,
+      local: peer.startsWith('unix:'),
+      onClose: (cleanup) => {
+        if (this.closed) cleanup();
+        else this.cleanups.push(cleanup);
+      },
+    };
     this.frames = open({
       onFrame: (frame) => this.onFrame(frame),
       onProtocolError: (err) => this.onProtocolError(err),
@@ -184,6 +198,7 @@ export class ServerConnection {
     }
     const call = new ServerCall(
       this.peer,
+      this.scope,
       header.requestId,
       frame,
       header.timeoutMs,
@@ -314,6 +329,14 @@ export class ServerConnection {
     if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
     const gone = new ThreeFsError('UNAVAILABLE', `connection from ${this.peer} closed`);
     for (const call of this.active.values()) call.abort(gone);
+    this.closed = true;
+    for (const cleanup of this.cleanups.splice(0)) {
+      try {
+        cleanup();
+      } catch (err) {
+        this.options.log.error({ err, peer: this.peer }, 'connection cleanup failed');
+      }
+    }
     this.options.onClose(this);
     if (this.active.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }

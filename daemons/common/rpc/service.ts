@@ -36,9 +36,26 @@ export interface Reply<Body> {
   payloadCrc?: number | undefined;
 }
 
+/**
+ * The connection a call arrived on, for state that lives as long as it does (a client's shared
+ * memory registered with a storage server, say).
+ */
+export interface ConnectionScope {
+  /** Unique within the server process. */
+  readonly id: number;
+  /**
+   * The connection came through the unix socket listener, whose file only local processes with
+   * the right to open it can reach (never over the network).
+   */
+  readonly local: boolean;
+  /** Runs `cleanup` once when the connection closes (at once if it already has). */
+  onClose(cleanup: () => void): void;
+}
+
 export interface CallContext {
   /** The peer's address, e.g. "127.0.0.1:40312" or "unix:/run/threefs.sock". */
   readonly peer: string;
+  readonly connection: ConnectionScope;
   readonly requestId: number;
   /** The raw payload segment of the request, if the caller sent one. */
   readonly payload: Buffer | undefined;
