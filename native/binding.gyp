@@ -19,6 +19,7 @@
         "src/chunkio/aligned_buffer.cc",
         "src/chunkio/crc32c_combine.cc",
         "src/chunkio/io_batch.cc",
+        "src/chunkio/regions.cc",
         "src/chunkio/thread_backend.cc",
         "src/chunkio/uring_backend.cc",
         "src/chunkio/chunkio_addon.cc",

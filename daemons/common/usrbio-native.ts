@@ -9,7 +9,15 @@ export type UsrbioOpName = keyof typeof UsrbioOp;
 /** Numbers per SQE in DaemonRing.take(): op, file, fileOffset, length, bufOffset, userData, error. */
 export const TAKEN_FIELDS = 7;
 
-export interface ProgramRing {
+/** Where a ring's data area sits in its whole shared file (header and rings come first). */
+export interface RegionShape {
+  /** Bytes of the whole memfd. */
+  readonly regionBytes: number;
+  /** Offset of the data area in it. */
+  readonly dataOffset: number;
+}
+
+export interface ProgramRing extends RegionShape {
   /** The memfd holding the region (the daemon opens it through /proc/<pid>/fd). */
   readonly fd: number;
   /** The data area: one Buffer over the shared mapping. */
@@ -31,8 +39,10 @@ export interface ProgramRing {
   reap(max: number): Float64Array;
 }
 
-export interface DaemonRing {
+export interface DaemonRing extends RegionShape {
   readonly data: Buffer;
+  /** The daemon's own descriptor of the region (/proc/<daemon pid>/fd/<fd> names it). */
+  readonly fd: number;
   /** Up to `max` SQEs, TAKEN_FIELDS numbers each; null when the program broke its ring. */
   take(max: number): Float64Array | null;
   /** Free completion slots, or -1 when the program broke its ring. */

@@ -131,6 +131,16 @@ export interface ChunkStore {
    * batch, without a buffer per read or a copy to join them.
    */
   readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult>;
+  /**
+   * readBatch whose bytes go to `targets[i]` of a mapped shared region (engine/chunk-io.ts
+   * mapRegion) instead of a buffer: for same-host clients. Stores without native I/O (the
+   * simulation) leave it out, and the service answers such requests with FAILED_PRECONDITION.
+   */
+  readIntoRegion?(
+    batch: readonly ReadRequest[],
+    region: number,
+    targets: readonly number[],
+  ): Promise<Array<{ meta: ChunkMeta; length: number } | Error>>;
   /** Reads the pending content (whole chunk), for forwarding full-chunk replaces to a syncing successor. */
   readPending(chainId: number, chunkId: Buffer): Promise<Buffer>;
   /**

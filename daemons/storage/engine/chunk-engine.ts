@@ -288,7 +288,26 @@ export class ChunkEngine implements ChunkStore {
     );
   }
 
+  async readIntoRegion(
+    batch: readonly ReadRequest[],
+    region: number,
+    targets: readonly number[],
+  ): Promise<Array<{ meta: ChunkMeta; length: number } | Error>> {
+    if (targets.length !== batch.length)
+      throw new ThreeFsError('INVALID_ARGUMENT', 'one region target per read');
+    const { results } = await this.gatherBatch(batch, { region, targets });
+    return results.map((r) => (r instanceof Error ? r : { meta: r.meta, length: r.length }));
+  }
+
   async readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult> {
+    return this.gatherBatch(batch, undefined);
+  }
+
+  /** readBatch, into one pool buffer or (with `into`) to targets of a shared region. */
+  private async gatherBatch(
+    batch: readonly ReadRequest[],
+    into: { region: number; targets: readonly number[] } | undefined,
+  ): Promise<BatchReadResult> {
     return this.track(async () => {
       const results: BatchReadResult['results'] = new Array(batch.length);
       const jobs: Array<{ index: number; meta: ChunkMeta; block: BlockRef; read: GatherRead }> = [];
@@ -297,6 +316,7 @@ export class ChunkEngine implements ChunkStore {
           const job = this.gatherJob(request);
           if (job.read === undefined) results[index] = { meta: job.meta, offset: 0, length: 0 };
           else {
+            if (into) job.read.target = into.targets[index];
             this.pins.pin(job.block);
             jobs.push({ index, meta: job.meta, block: job.block, read: job.read });
           }
@@ -310,7 +330,10 @@ export class ChunkEngine implements ChunkStore {
         const group = jobs.slice(i, i + READ_OPS_PER_BATCH);
         let gathered: GatherResult;
         try {
-          gathered = await this.io.submitGather(group.map((j) => j.read));
+          gathered = await this.io.submitGather(
+            group.map((j) => j.read),
+            into?.region,
+          );
         } catch (err) {
           for (const j of group) results[j.index] = err as Error;
           continue;
@@ -322,7 +345,7 @@ export class ChunkEngine implements ChunkStore {
           const status = gathered.statuses[k] ?? -5;
           results[job.index] =
             status === job.read.copyLength
-              ? { meta: job.meta, offset: at, length: job.read.copyLength }
+              ? { meta: job.meta, offset: job.read.target ?? at, length: job.read.copyLength }
               : gatherFailure(status, job.read, job.meta);
           at += job.read.copyLength;
         });

@@ -69,6 +69,8 @@ export interface GatherRead {
   /** The bytes wanted: [skip, skip + copyLength) of what was read. */
   skip: number;
   copyLength: number;
+  /** With a region: where in it these bytes go. */
+  target?: number;
 }
 
 export interface GatherResult {
@@ -86,7 +88,7 @@ export interface GatherResult {
 
 /** A gather status at or below -CHECKSUM_MISMATCH_BASE is a checksum mismatch. */
 export const CHECKSUM_MISMATCH_BASE = 1_000_000;
-const GATHER_FIELDS = 8;
+const GATHER_FIELDS = 9;
 
 interface NativeGather {
   statuses: Float64Array;
@@ -98,7 +100,7 @@ interface NativeGather {
 
 interface NativeExecutor {
   submit(ops: unknown[]): Promise<IoResult[]>;
-  submitGather(spec: Float64Array, expected: Uint32Array): Promise<NativeGather>;
+  submitGather(spec: Float64Array, expected: Uint32Array, region?: number): Promise<NativeGather>;
   close(): void;
   releaseBlock(block: number): void;
   /** [pooled bytes, bytes in use, bad releases] */
@@ -119,6 +121,9 @@ interface ChunkIoAddon {
   crc32cCombine(crcA: number, crcB: number, lengthB: number): number;
   crc32cConcat(crcs: Uint32Array, granule: number, length: number): number;
   directAlign: number;
+  mapRegion(path: string, bytes: number): number;
+  unmapRegion(id: number): boolean;
+  regionStats(): [number, number];
 }
 
 const addon = loadAddon<ChunkIoAddon>('threefs_chunkio');
@@ -131,6 +136,27 @@ export const crc32cCombine = addon.crc32cCombine;
 
 /** CRC of `length` bytes from the CRCs of its `granule`-byte pieces (the last may be partial). */
 export const crc32cConcat = addon.crc32cConcat;
+
+/**
+ * Maps a local client's shared memory (a memfd sealed against shrinking, opened by path, e.g.
+ * /proc/<pid>/fd/<n>) so gather reads can land in it directly; returns its id. Regions belong to
+ * the process, not to one executor. Throws with the reason when the file will not do.
+ */
+export function mapRegion(path: string, bytes: number): number {
+  try {
+    return addon.mapRegion(path, bytes);
+  } catch (err) {
+    throw new ThreeFsError('INVALID_ARGUMENT', `cannot map ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Unmaps once reads landing in it are done; false for an unknown id. */
+export const unmapRegion = (id: number): boolean => addon.unmapRegion(id);
+
+export function regionStats(): { regions: number; bytes: number } {
+  const [regions, bytes] = addon.regionStats();
+  return { regions, bytes };
+}
 
 export interface ChunkIoOptions {
   backend?: 'auto' | 'io_uring' | 'threads';
@@ -220,9 +246,10 @@ export class ChunkIo {
    * Reads a batch into one buffer: each read's granules are checked against its expected CRCs
    * on the I/O thread and its wanted bytes placed after the previous read's, so a batch of small
    * reads costs one native call, one buffer and no per-read objects. Reads that start
-   * page-aligned land straight in place.
+   * page-aligned land straight in place. With a `region` (mapRegion), each read's bytes go to
+   * its `target` offset there instead, and `data` is empty.
    */
-  async submitGather(reads: readonly GatherRead[]): Promise<GatherResult> {
+  async submitGather(reads: readonly GatherRead[], region?: number): Promise<GatherResult> {
     let expectedCount = 0;
     for (const r of reads) expectedCount += r.expected.length;
     const spec = new Float64Array(reads.length * GATHER_FIELDS);
@@ -238,13 +265,14 @@ export class ChunkIo {
       spec[row + 5] = r.skip;
       spec[row + 6] = r.copyLength;
       spec[row + 7] = at;
+      spec[row + 8] = r.target ?? -1;
       expected.set(r.expected, at);
       at += r.expected.length;
     });
     return this.bounded(async () => {
       let pending: Promise<NativeGather>;
       try {
-        pending = this.executor.submitGather(spec, expected);
+        pending = this.executor.submitGather(spec, expected, region);
       } catch (err) {
         throw new ThreeFsError('INVALID_ARGUMENT', `bad gather batch: ${(err as Error).message}`);
       }

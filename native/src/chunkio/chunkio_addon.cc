@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "../crc32c.h"
@@ -21,6 +22,7 @@
 #include "aligned_buffer.h"
 #include "crc32c_combine.h"
 #include "io_backend.h"
+#include "regions.h"
 
 namespace {
 
@@ -41,6 +43,7 @@ struct JsBatch {
   // A gather batch (submitGather): every read lands in one destination, a pool block or, past
   // the pool's bound, a one-off aligned buffer; `gather_total` bytes of it are the reads' bytes.
   bool gather = false;
+  uint32_t gather_region = 0;  // a client's shared region the reads land in (0: none)
   uint32_t gather_block = 0;
   threefs::AlignedBuffer gather_fallback;
   uint64_t gather_total = 0;
@@ -48,8 +51,9 @@ struct JsBatch {
 };
 
 // Stride of a gather read's row: fd, offset, length, crcLength, granule, skip, copyLength,
-// first expected CRC (its index in the expected array).
-constexpr uint32_t kGatherFields = 8;
+// first expected CRC (its index in the expected array), and where its bytes go in a region
+// (-1 without a region: right after the previous read's, in a pool block).
+constexpr uint32_t kGatherFields = 9;
 // A gather read whose bytes failed their checksum reports -(kChecksumMismatchBase + granule).
 constexpr double kChecksumMismatchBase = 1000000;
 
@@ -266,7 +270,9 @@ class Executor : public Napi::ObjectWrap<Executor> {
     Napi::Object result = Napi::Object::New(env);
     result.Set("statuses", statuses);
     result.Set("length", Napi::Number::New(env, static_cast<double>(batch->gather_total)));
-    if (batch->gather_block != 0) {
+    if (batch->gather_region != 0) {
+      threefs::RegionTable::Instance().Release(batch->gather_region);
+    } else if (batch->gather_block != 0) {
       result.Set("block", Napi::Number::New(env, batch->gather_block));
       result.Set("arrayBuffer", BlockArrayBuffer(env, batch->gather_block));
     } else {
@@ -299,14 +305,22 @@ class Executor : public Napi::ObjectWrap<Executor> {
   // verified bytes [skip, skip + copyLength) go to the destination one after another. A read
   // that starts page-aligned with nothing to skip, and fills its place exactly (or comes last),
   // lands there straight from the disk; the others go through a bounce buffer and one copy.
+  //
+  // With a third argument (a region id from mapRegion), each read's bytes go to its own offset in
+  // that region instead (the row's last field), checked against the region's size; such a read
+  // lands in place only when it fills its place exactly (the region's other bytes are not ours).
   Napi::Value SubmitGather(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (closed_) throw Napi::Error::New(env, "executor is closed");
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray() ||
         info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
-      throw Napi::TypeError::New(env, "submitGather(spec: Float64Array, expected: Uint32Array)");
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNumber())) {
+      throw Napi::TypeError::New(
+          env, "submitGather(spec: Float64Array, expected: Uint32Array, region?: number)");
     }
+    const uint32_t region_id =
+        info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
     const auto spec = info[0].As<Napi::Float64Array>();
     const auto expected = info[1].As<Napi::Uint32Array>();
     const size_t rows = spec.ElementLength() / kGatherFields;
@@ -342,32 +356,56 @@ class Executor : public Napi::ObjectWrap<Executor> {
       }
       if (op.length == 0) throw Napi::RangeError::New(env, "gather read: zero length");
       op.expected.assign(expected.Data() + first, expected.Data() + first + count);
-      op.in_place = total % threefs::kDirectAlign == 0 && op.skip == 0 &&
-                    (op.length == op.copy_length || r + 1 == rows);
-      reach = std::max(reach, total + (op.in_place ? op.length : op.copy_length));
+      if (region_id == 0) {
+        if (row[8] != -1) throw Napi::RangeError::New(env, "gather read: a target needs a region");
+        op.in_place = total % threefs::kDirectAlign == 0 && op.skip == 0 &&
+                      (op.length == op.copy_length || r + 1 == rows);
+        reach = std::max(reach, total + (op.in_place ? op.length : op.copy_length));
+      }
       total += op.copy_length;
     }
     uint8_t* dest = nullptr;
-    const size_t want = std::max<size_t>(reach, threefs::PayloadPool::kMinBlock);
-    if (threefs::PayloadPool::Block* block = read_pool_.Acquire(want)) {
-      batch->gather_block = block->id;
-      dest = block->data;
-    } else {
-      try {
-        batch->gather_fallback = threefs::AcquireAligned(want);
-      } catch (const std::bad_alloc&) {
-        throw Napi::Error::New(env, "chunkio: out of memory for a gather read");
+    if (region_id != 0) {
+      threefs::RegionTable::Region* region = threefs::RegionTable::Instance().Acquire(region_id);
+      if (region == nullptr) throw Napi::Error::New(env, "chunkio: unknown shared region");
+      for (size_t r = 0; r < rows; r++) {
+        IoOp& op = batch->io.ops[r];
+        const double target = spec.Data()[r * kGatherFields + 8];
+        if (!(target >= 0) || target + static_cast<double>(op.copy_length) >
+                                   static_cast<double>(region->bytes)) {
+          threefs::RegionTable::Instance().Release(region_id);
+          throw Napi::RangeError::New(env, "gather read: target outside the region");
+        }
+        const uint64_t at = static_cast<uint64_t>(target);
+        op.gather_to = region->base + at;
+        op.in_place = op.skip == 0 && op.length == op.copy_length &&
+                      reinterpret_cast<uintptr_t>(op.gather_to) % threefs::kDirectAlign == 0;
+        if (op.in_place) op.buffer = {op.gather_to, op.length};
+        op.batch = &batch->io;
       }
-      dest = batch->gather_fallback.data;
+      batch->gather_region = region_id;
+    } else {
+      const size_t want = std::max<size_t>(reach, threefs::PayloadPool::kMinBlock);
+      if (threefs::PayloadPool::Block* block = read_pool_.Acquire(want)) {
+        batch->gather_block = block->id;
+        dest = block->data;
+      } else {
+        try {
+          batch->gather_fallback = threefs::AcquireAligned(want);
+        } catch (const std::bad_alloc&) {
+          throw Napi::Error::New(env, "chunkio: out of memory for a gather read");
+        }
+        dest = batch->gather_fallback.data;
+      }
+      uint64_t at = 0;
+      for (IoOp& op : batch->io.ops) {
+        op.gather_to = dest + at;
+        if (op.in_place) op.buffer = {dest + at, op.length};
+        at += op.copy_length;
+        op.batch = &batch->io;
+      }
     }
     batch->gather_total = total;
-    uint64_t at = 0;
-    for (IoOp& op : batch->io.ops) {
-      op.gather_to = dest + at;
-      if (op.in_place) op.buffer = {dest + at, op.length};
-      at += op.copy_length;
-      op.batch = &batch->io;
-    }
     batch->io.owner = batch.get();
     Napi::Promise promise = batch->deferred.Promise();
     if (in_flight_ == 0) {
@@ -539,8 +577,48 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, threefs::Crc32cConcat(crcs.Data(), crcs.ElementLength(), g, len));
 }
 
+// mapRegion(path, bytes): number — maps a local client's sealed shared region (regions.h).
+Napi::Value MapRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "mapRegion(path: string, bytes: number)");
+  }
+  const double bytes = info[1].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 1) || bytes > static_cast<double>(uint64_t{1} << 40) ||
+      bytes != static_cast<double>(static_cast<uint64_t>(bytes))) {
+    throw Napi::RangeError::New(env, "region size must be 1 byte to 1 TiB");
+  }
+  try {
+    return Napi::Number::New(env, threefs::RegionTable::Instance().Map(
+                                      info[0].As<Napi::String>().Utf8Value(),
+                                      static_cast<size_t>(bytes)));
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// unmapRegion(id): boolean — false for an unknown id. Reads in flight keep it mapped until done.
+Napi::Value UnmapRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "unmapRegion(id)");
+  return Napi::Boolean::New(
+      env, threefs::RegionTable::Instance().Unmap(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+// regionStats(): [regions mapped, bytes mapped]
+Napi::Value RegionStats(const Napi::CallbackInfo& info) {
+  Napi::Array stats = Napi::Array::New(info.Env(), 2);
+  const auto& table = threefs::RegionTable::Instance();
+  stats.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(table.count())));
+  stats.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(table.mappedBytes())));
+  return stats;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Executor", Executor::Define(env));
+  exports.Set("mapRegion", Napi::Function::New(env, MapRegion, "mapRegion"));
+  exports.Set("unmapRegion", Napi::Function::New(env, UnmapRegion, "unmapRegion"));
+  exports.Set("regionStats", Napi::Function::New(env, RegionStats, "regionStats"));
   exports.Set("crc32cCombine", Napi::Function::New(env, Combine, "crc32cCombine"));
   exports.Set("crc32cConcat", Napi::Function::New(env, Concat, "crc32cConcat"));
   exports.Set("directAlign", Napi::Number::New(env, static_cast<double>(threefs::kDirectAlign)));

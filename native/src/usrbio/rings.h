@@ -41,6 +41,7 @@ class ProgramEnd {
   std::shared_ptr<Mapping> mapping() const { return map_; }
   uint8_t* data() const { return map_->base() + layout_.data_offset; }
   uint64_t data_bytes() const { return data_bytes_; }
+  uint64_t data_offset() const { return layout_.data_offset; }
   uint32_t entries() const { return entries_; }
   /** Queues one SQE (not yet visible to the daemon); false when the SQ is full. */
   bool Prepare(const Sqe& sqe);
@@ -73,6 +74,7 @@ class DaemonEnd {
   std::shared_ptr<Mapping> mapping() const { return map_; }
   uint8_t* data() const { return map_->base() + layout_.data_offset; }
   uint64_t data_bytes() const { return data_bytes_; }
+  uint64_t data_offset() const { return layout_.data_offset; }
   /**
    * Takes up to `max` SQEs; returns false (and takes nothing) when the program's indices are
    * impossible (a broken or hostile program: the caller drops the registration).

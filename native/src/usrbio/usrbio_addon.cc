@@ -41,6 +41,13 @@ Napi::Buffer<uint8_t> DataBuffer(Napi::Env env, const std::shared_ptr<Mapping>& 
       env, ptr, len, [](Napi::Env, uint8_t*, std::shared_ptr<Mapping>* k) { delete k; }, keep);
 }
 
+// Where the data area sits in the whole shared file (header and rings come first).
+void SetRegionShape(Napi::Env env, Napi::Object self, const Mapping& mapping,
+                    uint64_t data_offset) {
+  self.Set("regionBytes", Napi::Number::New(env, static_cast<double>(mapping.size())));
+  self.Set("dataOffset", Napi::Number::New(env, static_cast<double>(data_offset)));
+}
+
 class ProgramRing : public Napi::ObjectWrap<ProgramRing> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -64,6 +71,7 @@ class ProgramRing : public Napi::ObjectWrap<ProgramRing> {
     Napi::Object self = info.This().As<Napi::Object>();
     self.Set("fd", Napi::Number::New(env, end_->fd()));
     self.Set("data", DataBuffer(env, end_->mapping(), end_->data(), end_->data_bytes()));
+    SetRegionShape(env, self, *end_->mapping(), end_->data_offset());
   }
 
  private:
@@ -128,8 +136,12 @@ class DaemonRing : public Napi::ObjectWrap<DaemonRing> {
     } catch (const std::runtime_error& e) {
       throw Napi::Error::New(env, e.what());
     }
-    info.This().As<Napi::Object>().Set(
-        "data", DataBuffer(env, end_->mapping(), end_->data(), end_->data_bytes()));
+    Napi::Object self = info.This().As<Napi::Object>();
+    self.Set("data", DataBuffer(env, end_->mapping(), end_->data(), end_->data_bytes()));
+    // The daemon's own descriptor of the region: /proc/<daemon pid>/fd/<fd> names it for as long
+    // as this ring lives (storage servers on this host map it to read straight into it).
+    self.Set("fd", Napi::Number::New(env, end_->mapping()->fd()));
+    SetRegionShape(env, self, *end_->mapping(), end_->data_offset());
   }
 
  private:

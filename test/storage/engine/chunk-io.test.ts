@@ -3,11 +3,14 @@ import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { crc32c } from '../../../daemons/common/crc32c.js';
+import { usrbioAddon } from '../../../daemons/common/usrbio-native.js';
 import {
   CHECKSUM_MISMATCH_BASE,
   ChunkIo,
   crc32cCombine,
   crc32cConcat,
+  mapRegion,
+  unmapRegion,
 } from '../../../daemons/storage/engine/chunk-io.js';
 import { pattern, tempDisk } from './helpers.js';
 
@@ -265,6 +268,49 @@ for (const backend of ['io_uring', 'threads'] as const) {
           io.submitGather([{ ...readOf(0, 8192), expected: new Uint32Array(1) }]),
           { code: 'INVALID_ARGUMENT' },
         );
+      });
+
+      it('into a shared region: each read at its own target, checked against the region', async () => {
+        const ring = new (usrbioAddon().ProgramRing)(8, 1 << 20);
+        const region = mapRegion(`/proc/self/fd/${ring.fd}`, ring.regionBytes);
+        try {
+          const at = (dataOffset: number) => ring.dataOffset + dataOffset;
+          const { statuses, data } = await io.submitGather(
+            [
+              { ...readOf(0, 8192), target: at(0) }, // page-aligned and exact: lands in place
+              { ...readOf(5000, 6000), target: at(100_000) },
+              { ...readOf(4096 * 3, 4096 * 4), target: at(4096 * 40) },
+            ],
+            region,
+          );
+          assert.deepEqual([...statuses], [8192, 1000, 4096]);
+          assert.equal(data.length, 0, 'nothing comes back but statuses');
+          assert.ok(ring.data.subarray(0, 8192).equals(content.subarray(0, 8192)));
+          assert.ok(ring.data.subarray(100_000, 101_000).equals(content.subarray(5000, 6000)));
+          assert.ok(
+            ring.data.subarray(4096 * 40, 4096 * 41).equals(content.subarray(4096 * 3, 4096 * 4)),
+          );
+          assert.equal(ring.data[8192], 0, 'bytes outside the targets are untouched');
+          await assert.rejects(
+            io.submitGather([{ ...readOf(0, 4096), target: ring.regionBytes - 100 }], region),
+            { code: 'INVALID_ARGUMENT' },
+          );
+          await assert.rejects(io.submitGather([{ ...readOf(0, 4096) }], region), {
+            code: 'INVALID_ARGUMENT',
+          });
+          await assert.rejects(io.submitGather([{ ...readOf(0, 4096), target: 0 }]), {
+            code: 'INVALID_ARGUMENT',
+          });
+        } finally {
+          assert.equal(unmapRegion(region), true);
+        }
+        assert.equal(unmapRegion(region), false, 'an unknown region');
+        await assert.rejects(io.submitGather([{ ...readOf(0, 4096), target: 0 }], region), {
+          code: 'INVALID_ARGUMENT',
+        });
+        assert.throws(() => mapRegion(file, 4096), /not sealed|not a region/);
+        assert.throws(() => mapRegion(`/proc/self/fd/${ring.fd}`, 4096), /not a region/);
+        assert.throws(() => mapRegion('/nonexistent/region', 4096), /cannot map/);
       });
 
       it('past the read pool, the destination is a one-off buffer with the same bytes', async () => {
