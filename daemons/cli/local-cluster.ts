@@ -40,6 +40,13 @@ export const LocalFlags = z.object({
 });
 export type LocalFlags = z.output<typeof LocalFlags>;
 
+/** A unix socket path for a daemon's same-host clients; '' when the data directory's path would
+ * make it longer than a socket address allows (they then use TCP only). */
+function localSocketPath(dataDir: string, name: string): string {
+  const socket = path.join(dataDir, name, 'local.sock');
+  return socket.length <= 100 ? socket : '';
+}
+
 type Role = 'mgmtd' | 'meta' | 'storage' | 'fuse';
 
 interface ProcessRecord {
@@ -274,6 +281,7 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
             mgmtd: [mgmtdAddress],
             disks: [path.join(dataDir, `storage-${i + 1}`, 'disk0')],
             listen: { port: ports.storage[i] },
+            localSocket: localSocketPath(dataDir, `storage-${i + 1}`),
             status: { port: ports.status + 2 + i },
             heartbeatIntervalMs: 1_000,
             routingRefreshMs: 1_000,

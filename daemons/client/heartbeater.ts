@@ -19,6 +19,8 @@ export interface HeartbeaterOptions {
   type: NodeType;
   address: string;
   hostname: string;
+  /** "unix:/path" of the node's unix socket listener, for same-host clients ('' for none). */
+  localAddress?: string;
   releaseVersion: string;
   intervalMs: number;
   targets?: () => TargetReports;
@@ -75,6 +77,7 @@ export class Heartbeater {
           sentAtMs: Date.now(),
           address: this.options.address,
           hostname: this.options.hostname,
+          localAddress: this.options.localAddress ?? '',
           releaseVersion: this.options.releaseVersion,
           configVersion: this.configVersion,
           targets: this.options.targets?.() ?? [],

@@ -28,6 +28,11 @@ export const NodeInfo = z.object({
   /** host:port of the node's RPC service, or '' for clients. */
   address: z.string().default(''),
   hostname: z.string().default(''),
+  /**
+   * "unix:/path" of the node's unix socket listener, for clients on the same host (hostname);
+   * '' when it has none.
+   */
+  localAddress: z.string().default(''),
   releaseVersion: z.string().default(''),
   tags: z.array(z.string()).default([]),
   lastHeartbeatMs: z.number().int().min(0).default(0),

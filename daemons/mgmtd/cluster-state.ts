@@ -72,6 +72,7 @@ export interface HeartbeatInput {
   sentAtMs: number;
   address: string;
   hostname: string;
+  localAddress?: string;
   releaseVersion: string;
   configVersion: number;
   targets: Array<
@@ -133,6 +134,7 @@ export class ClusterState {
       this.nodes.set(n.nodeId, {
         ...n,
         status: n.disabled ? 'DISABLED' : 'HEARTBEAT_CONNECTING',
+        localAddress: '', // comes back with the node's next heartbeat
         releaseVersion: '',
         lastHeartbeatMs: 0,
         heartbeatVersion: 0,
@@ -171,6 +173,7 @@ export class ClusterState {
       status: 'PRIMARY_MGMTD',
       address: this.self.address,
       hostname: this.self.hostname,
+      localAddress: '',
       releaseVersion: this.self.releaseVersion,
       tags: existing?.tags ?? [],
       disabled: false,
@@ -273,12 +276,14 @@ export class ClusterState {
     const persistedChanged =
       !current || current.address !== hb.address || current.hostname !== hb.hostname;
     const statusChanged = current?.status !== 'HEARTBEAT_CONNECTED';
+    const localAddress = hb.localAddress ?? '';
     const next = {
       nodeId: hb.nodeId,
       type: hb.type,
       status: 'HEARTBEAT_CONNECTED' as NodeStatus,
       address: hb.address,
       hostname: hb.hostname,
+      localAddress,
       releaseVersion: hb.releaseVersion,
       tags: current?.tags ?? [],
       disabled: false,
@@ -286,7 +291,12 @@ export class ClusterState {
       heartbeatVersion: hb.heartbeatVersion,
       changedAt: current?.changedAt ?? stamp,
     };
-    if (persistedChanged || statusChanged || current?.releaseVersion !== hb.releaseVersion) {
+    if (
+      persistedChanged ||
+      statusChanged ||
+      current?.releaseVersion !== hb.releaseVersion ||
+      current?.localAddress !== localAddress
+    ) {
       next.changedAt = stamp;
       bump = true;
     }
@@ -539,6 +549,7 @@ export class ClusterState {
     this.nodes.set(node.nodeId, {
       ...node,
       status,
+      localAddress: current?.localAddress ?? '',
       releaseVersion: current?.releaseVersion ?? '',
       lastHeartbeatMs: current?.lastHeartbeatMs ?? 0,
       heartbeatVersion: current?.heartbeatVersion ?? 0,

@@ -12,6 +12,13 @@ import type { HeldTarget, TargetRegistry } from './target-registry.js';
 import type { TargetRole } from './target-roles.js';
 
 type ReadBatch = z.output<typeof StorageService.methods.batchRead.request>;
+type RegionReadBatch = z.output<typeof StorageService.methods.batchReadToRegion.request>;
+
+interface PendingRead {
+  index: number;
+  read: ReadRequest;
+  target: HeldTarget;
+}
 type ReadResultWire = z.input<typeof ReadIoResult>;
 
 export function metaToWire(meta: ChunkMeta): z.input<typeof ChunkMetaWire> {
@@ -69,13 +76,95 @@ export class ChunkQueries {
   async batchRead(
     request: ReadBatch,
   ): Promise<{ results: ReadResultWire[]; payload: Buffer; payloadCrc?: number }> {
-    const results: ReadResultWire[] = new Array(request.ios.length);
-    const pending: Array<{ index: number; read: ReadRequest; target: HeldTarget }> = [];
-    request.ios.forEach((io, index) => {
+    const { results, pending } = this.route(request.ios);
+    const byStore = groupBy(pending, (p) => p.target.store);
+    // Where each IO's bytes are: which engine buffer, at what offset.
+    const places: Array<{ data: Buffer; offset: number; length: number } | undefined> = new Array(
+      request.ios.length,
+    );
+    // A whole chunk's CRC32C is its committed checksum; the engine verified every granule of it.
+    const wholeChunkCrc: Array<number | undefined> = new Array(request.ios.length);
+    const buffers: Buffer[] = [];
+    await Promise.all(
+      [...byStore.values()].map(async (group) => {
+        const { results: outcomes, data } = await group[0]!.target.store.readBatch(
+          group.map((g) => g.read),
+        );
+        buffers.push(data);
+        outcomes.forEach((outcome, i) => {
+          const { index, read } = group[i]!;
+          if (!this.settle(results, group[i]!, outcome, request.allowUncommitted)) return;
+          if (outcome instanceof Error) return; // settle has recorded it
+          const { meta, offset, length } = outcome;
+          places[index] = { data, offset, length };
+          if (length === meta.length && read.offset === 0) wholeChunkCrc[index] = meta.checksum;
+        });
+      }),
+    );
+    return { results, ...payloadOf(places, buffers, wholeChunkCrc) };
+  }
+
+  /**
+   * batchRead for a same-host client: each IO's bytes land at its `target` in the client's
+   * mapped region (`regionBytes` long) and only the statuses come back.
+   */
+  async batchReadToRegion(
+    request: RegionReadBatch,
+    region: number,
+    regionBytes: number,
+  ): Promise<{ results: ReadResultWire[] }> {
+    const { results, pending } = this.route(request.ios);
+    const inside = pending.filter(({ index }) => {
+      const io = request.ios[index]!;
+      if (io.target + io.length <= regionBytes) return true;
+      results[index] = {
+        status: 'INVALID_ARGUMENT',
+        message: `target [${io.target}, +${io.length}) is outside the region of ${regionBytes} bytes`,
+      };
+      return false;
+    });
+    const byStore = groupBy(inside, (p) => p.target.store);
+    await Promise.all(
+      [...byStore.values()].map(async (group) => {
+        const store = group[0]!.target.store;
+        if (!store.readIntoRegion) {
+          for (const { index } of group)
+            results[index] = {
+              status: 'FAILED_PRECONDITION',
+              message: 'this store cannot read into shared memory',
+            };
+          return;
+        }
+        const outcomes = await store.readIntoRegion(
+          group.map((g) => g.read),
+          region,
+          group.map((g) => request.ios[g.index]!.target),
+        );
+        outcomes.forEach((outcome, i) =>
+          this.settle(results, group[i]!, outcome, request.allowUncommitted),
+        );
+      }),
+    );
+    return { results };
+  }
+
+  /**
+   * Checks each IO against its target's role (chain version, serving state): failures get their
+   * status at once, the rest are returned to be read.
+   */
+  private route(ios: ReadBatch['ios']): {
+    results: ReadResultWire[];
+    pending: PendingRead[];
+  } {
+    const results: ReadResultWire[] = new Array(ios.length);
+    const pending: PendingRead[] = [];
+    ios.forEach((io, index) => {
       const fail = (status: string, message: string) => (results[index] = { status, message });
       const target = this.registry.byChainId(io.chainId);
       const role = target && this.roles().get(target.targetId);
-      if (!target || !role) return fail('NOT_FOUND', `no target of chain ${io.chainId} here`);
+      // Not a hole: the reader's routing is stale, and a retry after a refresh reads elsewhere.
+      if (!target || !role)
+        return fail('ROUTING_VERSION_MISMATCH', `no target of chain ${io.chainId} here`);
       if (role.chainVersion !== io.chainVersion) {
         return fail(
           'CHAIN_VERSION_MISMATCH',
@@ -99,55 +188,41 @@ export class ChunkQueries {
         },
       });
     });
+    return { results, pending };
+  }
 
-    const byStore = groupBy(pending, (p) => p.target.store);
-    // Where each IO's bytes are: which engine buffer, at what offset.
-    const places: Array<{ data: Buffer; offset: number; length: number } | undefined> = new Array(
-      request.ios.length,
-    );
-    // A whole chunk's CRC32C is its committed checksum; the engine verified every granule of it.
-    const wholeChunkCrc: Array<number | undefined> = new Array(request.ios.length);
-    const buffers: Buffer[] = [];
-    await Promise.all(
-      [...byStore.values()].map(async (group) => {
-        const { results: outcomes, data } = await group[0]!.target.store.readBatch(
-          group.map((g) => g.read),
-        );
-        buffers.push(data);
-        outcomes.forEach((outcome, i) => {
-          const { index, target, read } = group[i]!;
-          if (outcome instanceof Error) {
-            const code = outcome instanceof ThreeFsError ? outcome.code : 'INTERNAL';
-            if (code === 'CHECKSUM_MISMATCH') this.onCorruption(target, read.chunkId);
-            results[index] = { status: code, message: outcome.message };
-            return;
-          }
-          const { meta } = outcome;
-          if (meta.commitVer === 0) {
-            results[index] = { status: 'NOT_FOUND', message: 'no such chunk' };
-            return;
-          }
-          if (meta.updateVer !== meta.commitVer && !request.allowUncommitted) {
-            results[index] = {
-              status: 'NOT_COMMITTED',
-              message: `version ${meta.updateVer} is pending`,
-            };
-            return;
-          }
-          places[index] = { data, offset: outcome.offset, length: outcome.length };
-          if (outcome.length === meta.length && read.offset === 0) {
-            wholeChunkCrc[index] = meta.checksum;
-          }
-          results[index] = {
-            status: 'ok',
-            length: outcome.length,
-            commitVer: meta.commitVer,
-            chunkLength: meta.length,
-          };
-        });
-      }),
-    );
-    return { results, ...payloadOf(places, buffers, wholeChunkCrc) };
+  /**
+   * Records one engine outcome as the IO's result; true when the IO succeeded. A chunk that
+   * never committed is NOT_FOUND, a pending version NOT_COMMITTED (CRAQ: never stale data).
+   */
+  private settle(
+    results: ReadResultWire[],
+    { index, target, read }: PendingRead,
+    outcome: { meta: ChunkMeta; length: number } | Error,
+    allowUncommitted: boolean,
+  ): boolean {
+    if (outcome instanceof Error) {
+      const code = outcome instanceof ThreeFsError ? outcome.code : 'INTERNAL';
+      if (code === 'CHECKSUM_MISMATCH') this.onCorruption(target, read.chunkId);
+      results[index] = { status: code, message: outcome.message };
+      return false;
+    }
+    const { meta } = outcome;
+    if (meta.commitVer === 0) {
+      results[index] = { status: 'NOT_FOUND', message: 'no such chunk' };
+      return false;
+    }
+    if (meta.updateVer !== meta.commitVer && !allowUncommitted) {
+      results[index] = { status: 'NOT_COMMITTED', message: `version ${meta.updateVer} is pending` };
+      return false;
+    }
+    results[index] = {
+      status: 'ok',
+      length: outcome.length,
+      commitVer: meta.commitVer,
+      chunkLength: meta.length,
+    };
+    return true;
   }
 
   private servingTarget(chainId: number, chainVersion: number) {

@@ -17,6 +17,13 @@ export const storageConfigSchema = z.object({
   ...clusterFields,
   mgmtd: mgmtdAddresses,
   listen: listenSchema(8000),
+  localSocket: z
+    .string()
+    .max(100)
+    .default('')
+    .describe(
+      'unix socket for clients on this host: reads land in their shared memory (empty = none)',
+    ),
   status: statusSchema(9100),
   disks: z
     .array(z.string().min(1))

@@ -29,7 +29,7 @@ await runDaemon({
     });
     await server.start();
     return {
-      ready: { address: server.address },
+      ready: { address: server.address, localAddress: server.localAddress },
       health: () => server.health(),
       stop: () => server.stop(),
     };

@@ -16,6 +16,8 @@ import type { ChunkStore } from './chunk-store.js';
 import { ChunkQueries, metaToWire } from './chunk-queries.js';
 import type { StorageConfig } from './config.js';
 import { CraqUpdates, INTERNAL_SEQNUM } from './craq-updates.js';
+import { mapRegion, unmapRegion } from './engine/chunk-io.js';
+import { LocalRegions } from './local-regions.js';
 import { ResyncWorker } from './resync.js';
 import { type HeldTarget, TargetRegistry } from './target-registry.js';
 import { type TargetRole, targetRoles } from './target-roles.js';
@@ -43,6 +45,7 @@ export class StorageServer {
   private resync!: ResyncWorker;
   private heartbeater!: Heartbeater;
   private advertised = '';
+  private readonly regions: LocalRegions;
 
   constructor(private readonly options: StorageServerOptions) {
     const { config, log, registry } = options;
@@ -52,6 +55,17 @@ export class StorageServer {
       name: `storage-${config.nodeId}`,
       host: config.listen.host,
       port: config.listen.port,
+      unixPath: config.localSocket || undefined,
+    });
+    this.regions = new LocalRegions({ map: mapRegion, unmap: unmapRegion }, log);
+    const regions = this.regions;
+    new Gauge({
+      name: 'threefs_storage_shared_regions',
+      help: 'shared memory regions of same-host clients mapped for reads',
+      registers: [registry],
+      collect() {
+        this.set(regions.count);
+      },
     });
     this.peers = new RpcClientPool({ ...common, name: `storage-${config.nodeId}` });
     this.mgmtd = new MgmtdClient({
@@ -76,6 +90,11 @@ export class StorageServer {
 
   get address(): string {
     return this.advertised;
+  }
+
+  /** "unix:/path" of the socket for same-host clients, or ''. */
+  get localAddress(): string {
+    return this.options.config.localSocket ? `unix:${this.options.config.localSocket}` : '';
   }
 
   async start(): Promise<void> {
@@ -129,6 +148,7 @@ export class StorageServer {
       type: 'STORAGE',
       address: this.advertised,
       hostname: hostname(),
+      localAddress: config.localSocket ? `unix:${config.localSocket}` : '',
       releaseVersion: STORAGE_RELEASE_VERSION,
       intervalMs: config.heartbeatIntervalMs,
       targets: () => this.targetReports(),
@@ -404,6 +424,18 @@ export class StorageServer {
         const meta = target?.store.meta(req.chainId, Buffer.from(req.chunkId));
         return { body: { meta: meta && metaToWire(meta) } };
       },
+      mapRegion: (req, ctx) => ({
+        body: { regionId: this.regions.map(ctx.connection, req.path, req.bytes) },
+      }),
+      unmapRegion: (req, ctx) => {
+        this.regions.unmap(ctx.connection, req.regionId);
+        return { body: {} };
+      },
+      batchReadToRegion: (req, ctx) =>
+        this.guard(async () => {
+          const bytes = this.regions.bytesOf(ctx.connection, req.regionId);
+          return { body: await this.queries.batchReadToRegion(req, req.regionId, bytes) };
+        }),
     };
   }
 }

@@ -128,6 +128,8 @@ export class TestCluster {
       '--set',
       'engine.filesPerClass=4',
       '--set',
+      `localSocket=${path.join(disk, 'local.sock')}`,
+      '--set',
       'forward.totalMs=20000',
       ...(this.spec.storageArgs ?? []),
     ]);

@@ -20,6 +20,7 @@ function routing(states: PublicTargetState[]): RoutingInfo {
       status: 'HEARTBEAT_CONNECTED' as const,
       address: `127.0.0.1:${9000 + nodeId}`,
       hostname: '',
+      localAddress: '',
       releaseVersion: '',
       tags: [],
       lastHeartbeatMs: 0,

@@ -23,6 +23,8 @@ export const HeartbeatRequest = z.object({
   sentAtMs: z.number().int().nonnegative(),
   address: z.string().max(512).default(''),
   hostname: z.string().max(256).default(''),
+  /** "unix:/path" for clients on the same host, or ''. */
+  localAddress: z.string().max(512).default(''),
   releaseVersion: z.string().max(64).default(''),
   configVersion: z.number().int().min(0).default(0),
   targets: z

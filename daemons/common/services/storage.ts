@@ -174,5 +174,53 @@ export const StorageService = defineService({
       request: z.object({ chainId: Id, chunkId: ChunkIdBytes }),
       response: z.object({ meta: ChunkMetaWire.optional() }),
     },
+    /**
+     * Same-host clients only (the unix socket listener): maps the client's shared memory (a memfd
+     * sealed against shrinking, named by a /proc/<pid>/fd/<n> path) for batchReadToRegion. The
+     * region is unmapped with unmapRegion or when this connection closes.
+     */
+    mapRegion: {
+      id: 20,
+      request: z.object({
+        path: z.string().regex(/^\/proc\/\d+\/fd\/\d+$/, 'a region is named /proc/<pid>/fd/<n>'),
+        bytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(2 ** 40),
+      }),
+      response: z.object({ regionId: Id }),
+    },
+    unmapRegion: {
+      id: 21,
+      request: z.object({ regionId: Id }),
+      response: z.object({}),
+    },
+    /**
+     * batchRead whose bytes land in a mapped region, each IO's at its `target` offset (the
+     * same-host stand-in for RDMA writes into a client's buffer): no payload comes back.
+     */
+    batchReadToRegion: {
+      id: 22,
+      request: z.object({
+        regionId: Id,
+        ios: z
+          .array(
+            ChunkIo.extend({
+              offset: U32,
+              length: U32,
+              target: z
+                .number()
+                .int()
+                .min(0)
+                .max(2 ** 40),
+            }),
+          )
+          .min(1)
+          .max(1024),
+        allowUncommitted: z.boolean().default(false),
+      }),
+      response: z.object({ results: z.array(ReadIoResult) }),
+    },
   },
 });

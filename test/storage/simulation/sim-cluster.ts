@@ -172,6 +172,7 @@ class SimMgmtd {
         status: 'HEARTBEAT_CONNECTED' as const,
         address: n.address,
         hostname: '',
+        localAddress: '',
         releaseVersion: '',
         tags: [],
         lastHeartbeatMs: 0,
