@@ -11,6 +11,7 @@ import { type Layout } from '../common/layout.js';
 import type { Logger } from '../common/log.js';
 import type { DirEntry, InodeAttrs, OpenFlags, PathAt } from '../common/services/meta.js';
 import type { MetaClient, MetaReply, MetaUser } from './meta-client.js';
+import type { SharedRegion } from './region-reads.js';
 import type { StorageClient } from './storage-client.js';
 import { WriteBuffer } from './write-buffer.js';
 
@@ -255,14 +256,25 @@ export class FileApi {
 
   /**
    * Reads of many handles as one storage batch (per storage node one request); returns the bytes
-   * read per item, or throws for the whole batch.
+   * read per item, or throws for the whole batch. With a shared `region` holding the targets
+   * (each at `regionOffset` in it), storage on this host writes the bytes there directly.
    */
   async readMany(
-    items: ReadonlyArray<{ handle: FileHandle; target: Buffer; position: number }>,
+    items: ReadonlyArray<{
+      handle: FileHandle;
+      target: Buffer;
+      position: number;
+      regionOffset?: number;
+    }>,
+    region?: SharedRegion,
   ): Promise<number[]> {
     const plans = [];
-    for (const item of items) plans.push(await item.handle.prepareRead(item.target, item.position));
-    return this.storage.readFilesInto(plans);
+    for (const item of items)
+      plans.push({
+        ...(await item.handle.prepareRead(item.target, item.position)),
+        regionOffset: item.regionOffset,
+      });
+    return this.storage.readFilesInto(plans, region);
   }
 
   // ---- namespace ------------------------------------------------------------------------------

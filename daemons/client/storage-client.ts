@@ -20,6 +20,7 @@ import { findChainTable, type RoutingInfo } from '../common/routing.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
 import { ReadCoalescer, type ReadOutcome } from './read-coalescer.js';
+import { RegionReads, type SharedRegion } from './region-reads.js';
 import type { RoutingCache } from './routing-cache.js';
 
 export type UpdateReply = z.output<typeof UpdateResult>;
@@ -92,6 +93,7 @@ export class StorageClient {
   private readonly attemptTimeoutMs: number;
   private readonly stripes = new Map<string, readonly number[]>();
   private readonly coalescer: ReadCoalescer;
+  private readonly regionReads: RegionReads;
 
   constructor(private readonly options: StorageClientOptions) {
     this.pool = new RpcClientPool({
@@ -112,6 +114,7 @@ export class StorageClient {
       },
       { maxIos: options.maxBatchIos ?? 128, maxBytes: options.maxBatchBytes ?? 1024 * 1024 },
     );
+    this.regionReads = new RegionReads(this.pool, this.attemptTimeoutMs, options.log);
   }
 
   async close(): Promise<void> {
@@ -451,6 +454,10 @@ export class StorageClient {
    * Many readFileInto calls as one readChunks batch (the USRBIO path: a ring's batch of reads,
    * possibly of several files, goes to each storage node as one request). Returns the bytes read
    * per item; a failure fails the whole batch, as readChunks does.
+   *
+   * With a `region` (the targets lie in that shared memory, item.regionOffset being where each
+   * target starts in it), storage servers on this host write the bytes there themselves
+   * (region-reads.ts); the rest take the ordinary path.
    */
   async readFilesInto(
     items: ReadonlyArray<{
@@ -459,9 +466,11 @@ export class StorageClient {
       offset: number;
       target: Buffer;
       fileLength: number;
+      regionOffset?: number;
     }>,
+    region?: SharedRegion,
   ): Promise<number[]> {
-    const reads: ChunkRead[] = [];
+    const reads: Array<ChunkRead & { target: number }> = [];
     const places: Array<{ item: number; bufferOffset: number; length: number }> = [];
     const counts: number[] = [];
     for (const [index, item] of items.entries()) {
@@ -475,19 +484,42 @@ export class StorageClient {
           chunkId: chunkId(item.inodeId, p.chunkIndex),
           offset: p.offset,
           length: p.length,
+          target: (item.regionOffset ?? 0) + p.bufferOffset,
         });
         places.push({ item: index, bufferOffset: p.bufferOffset, length: p.length });
       }
     }
-    const results = reads.length > 0 ? await this.readChunks(reads) : [];
-    results.forEach((data, i) => {
-      const place = places[i]!;
-      const target = items[place.item]!.target;
-      const got = data ? data.copy(target, place.bufferOffset, 0, place.length) : 0;
-      if (got < place.length)
-        target.fill(0, place.bufferOffset + got, place.bufferOffset + place.length);
+    // Bytes placed per read by storage itself (shared memory), undefined for the ordinary path.
+    const placed =
+      region && reads.length > 0
+        ? await this.regionReads.read(await this.routing(), reads, region)
+        : [];
+    const ordinary = reads.flatMap((_, i) => (placed[i] === undefined ? [i] : []));
+    const fetched =
+      ordinary.length > 0 ? await this.readChunks(ordinary.map((i) => reads[i]!)) : [];
+    const got: Array<number | undefined> = placed.slice();
+    ordinary.forEach((readIndex, k) => {
+      const data = fetched[k];
+      const place = places[readIndex]!;
+      got[readIndex] = data
+        ? data.copy(items[place.item]!.target, place.bufferOffset, 0, place.length)
+        : 0;
+    });
+    places.forEach((place, i) => {
+      const n = got[i] ?? 0;
+      if (n < place.length)
+        items[place.item]!.target.fill(
+          0,
+          place.bufferOffset + n,
+          place.bufferOffset + place.length,
+        );
     });
     return counts;
+  }
+
+  /** Forgets a shared region: storage servers that mapped it unmap it. */
+  releaseRegion(region: SharedRegion): Promise<void> {
+    return this.regionReads.release(region);
   }
 
   /**

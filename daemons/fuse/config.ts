@@ -69,6 +69,10 @@ export const fuseConfigSchema = z.object({
   usrbio: z
     .object({
       enabled: z.boolean().default(true).describe('serve the zero-copy ring API (docs/usrbio.md)'),
+      sharedMemoryReads: z
+        .boolean()
+        .default(true)
+        .describe('let storage servers on this host read straight into the rings (docs/usrbio.md)'),
       dir: z
         .string()
         .min(1)

@@ -124,7 +124,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     if (root.ino !== 1)
       throw new ThreeFsError('INTERNAL', `mount point shows inode ${root.ino}, not the root (1)`);
     await raiseReadahead(root.dev, config.maxWrite, log);
-    const { enabled, dir, maxSessions, ...limits } = config.usrbio;
+    const { enabled, dir, maxSessions, sharedMemoryReads, ...limits } = config.usrbio;
     // Best effort, like the readahead: a mount by a user who cannot create the socket
     // directory still serves POSIX I/O, and says why the ring API is missing.
     const usrbio = enabled
@@ -134,6 +134,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
           dir,
           maxSessions,
           limits,
+          sharedMemoryReads,
           groups: new CallerGroups(config.groupsCacheMs),
           log,
         }).catch((err: unknown) => {

@@ -16,6 +16,8 @@ export interface UsrbioServerOptions {
   dir: string;
   maxSessions: number;
   limits: UsrbioLimits;
+  /** Let storage servers on this host read straight into the programs' regions. */
+  sharedMemoryReads: boolean;
   groups: CallerGroups;
   log: Logger;
 }

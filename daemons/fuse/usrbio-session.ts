@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { FileApi, FileHandle, MetaUser } from '../client/file-api.js';
+import type { SharedRegion } from '../client/region-reads.js';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
@@ -50,12 +51,16 @@ export interface UsrbioSessionOptions {
   /** st_dev of the mount: registered descriptors must be files of this mount. */
   mountDev: number;
   limits: UsrbioLimits;
+  /** Let storage servers on this host read straight into the program's region (region-reads.ts). */
+  sharedMemoryReads: boolean;
   groups: CallerGroups;
   log: Logger;
 }
 
 export class UsrbioSession {
   private ring: DaemonRing | undefined;
+  /** The ring's memfd as storage servers on this host open it, to read straight into it. */
+  private region: SharedRegion | undefined;
   private readonly files = new Map<number, RegisteredFile>();
   private nextFileId = 1;
   private inflight = 0;
@@ -150,6 +155,12 @@ export class UsrbioSession {
             msg.dataBytes,
             limits.maxIoBytes,
           );
+          // Our own descriptor of the region names it for as long as the ring lives.
+          if (this.options.sharedMemoryReads)
+            this.region = {
+              path: `/proc/${process.pid}/fd/${this.ring.fd}`,
+              bytes: this.ring.regionBytes,
+            };
         } catch (err) {
           throw new ThreeFsError('INVALID_ARGUMENT', (err as Error).message);
         }
@@ -219,7 +230,12 @@ export class UsrbioSession {
   }
 
   private run(ring: DaemonRing, rows: Float64Array): void {
-    const reads: Array<{ handle: FileHandle; target: Buffer; position: number }> = [];
+    const reads: Array<{
+      handle: FileHandle;
+      target: Buffer;
+      position: number;
+      regionOffset: number;
+    }> = [];
     const readTags: number[] = [];
     for (let i = 0; i < rows.length; i += TAKEN_FIELDS) {
       const [op, fileId, fileOffset, length, bufOffset, userData, error] = rows.subarray(
@@ -241,7 +257,12 @@ export class UsrbioSession {
       if (target.length !== length)
         throw new ThreeFsError('INTERNAL', 'an SQE passed validation outside the region');
       if (op === UsrbioOp.read) {
-        reads.push({ handle: file.handle, target, position: fileOffset! });
+        reads.push({
+          handle: file.handle,
+          target,
+          position: fileOffset!,
+          regionOffset: ring.dataOffset + bufOffset!,
+        });
         readTags.push(userData!);
       } else {
         file.handle.writeThrough(target, fileOffset!).then(
@@ -263,10 +284,10 @@ export class UsrbioSession {
   }
 
   private readGroup(
-    reads: Array<{ handle: FileHandle; target: Buffer; position: number }>,
+    reads: Array<{ handle: FileHandle; target: Buffer; position: number; regionOffset: number }>,
     tags: number[],
   ): void {
-    this.options.api.readMany(reads).then(
+    this.options.api.readMany(reads, this.region).then(
       (counts) => counts.forEach((n, i) => this.complete(tags[i]!, n)),
       (err: unknown) => {
         this.options.log.debug({ err }, 'usrbio read batch failed');
@@ -322,6 +343,9 @@ export class UsrbioSession {
     for (const r of results)
       if (r.status === 'rejected')
         this.options.log.warn({ err: r.reason }, 'closing a usrbio file failed');
+    // Storage servers unmap it before our descriptor goes (it closes with the ring's mapping).
+    if (this.region) await this.options.api.storage.releaseRegion(this.region);
+    this.region = undefined;
     this.ring = undefined; // the mapping goes once no Buffer slice refers to it
     this.finish();
     return this.finished;

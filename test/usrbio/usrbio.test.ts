@@ -68,6 +68,11 @@ describe('usrbio', () => {
       assert.equal(result, expected.length, `read ${userData}`);
       assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
     }
+    // The storage node on this host read straight into the ring: it has the region mapped.
+    const status = String([...cluster.meta.base.storage.values()][0]!.ready.status);
+    const metrics = await (await fetch(`${status}/metrics`)).text();
+    const mapped = Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(mapped >= 1, `regions mapped on storage: ${mapped}`);
     await ring.unregisterFile(file);
     await fh.close();
   });
@@ -221,6 +226,50 @@ describe('usrbio', () => {
     assert.equal(cluster.fuse?.proc.exitCode, null, 'the FUSE daemon exited');
     await readAgain(ring, cluster.path('data'), content);
     assert.ok((await readFile(cluster.path('data'))).equals(content));
+  });
+});
+
+// The same reads when storage may not write into the rings: every byte comes back as a reply
+// payload and the daemon copies it into the region (the path for storage on other hosts).
+describe('usrbio without shared-memory reads', () => {
+  const cluster = new FuseTestCluster('usrbio-copied');
+  const socketDir = path.join(testDir('usrbio-copied'), 'sock');
+  let content: Buffer;
+  let ring: Usrbio;
+
+  before(async () => {
+    mkdirSync(socketDir, { recursive: true });
+    await cluster.start({ 'usrbio.dir': socketDir, 'usrbio.sharedMemoryReads': false });
+    content = randomBytes(2 * MiB + 777);
+    await writeFile(cluster.path('data'), content);
+    ring = await Usrbio.open(cluster.mountpoint, { bytes: 8 * MiB, entries: 32, socketDir });
+  });
+  after(async () => {
+    ring?.close();
+    await cluster.stop();
+  });
+
+  it('reads byte-exact through reply payloads', async () => {
+    const random = rng(2);
+    const fh = await open(cluster.path('data'), 'r');
+    const file = await ring.registerFile(fh.fd);
+    const ios = Array.from({ length: 24 }, (_, i) => {
+      const length = 1 + Math.floor(random() * 300_000);
+      const offset = Math.floor(random() * (content.length + 50_000));
+      return { offset, buffer: ring.data.subarray(i * 300_000, i * 300_000 + length) };
+    });
+    ios.forEach((io, i) => assert.ok(ring.prepare({ op: 'read', file, ...io, userData: i })));
+    ring.submit();
+    const done = await ring.wait(ios.length, 20_000);
+    assert.equal(done.length, ios.length);
+    for (const { userData, result } of done) {
+      const io = ios[userData]!;
+      const expected = content.subarray(io.offset, io.offset + io.buffer.length);
+      assert.equal(result, expected.length);
+      assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
+    }
+    await ring.unregisterFile(file);
+    await fh.close();
   });
 });
 
