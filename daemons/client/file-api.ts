@@ -133,8 +133,16 @@ export class FileHandle {
     return this.state.length;
   }
 
-  /** Reads into `target` from `position`; returns the bytes read (0 at end of file). */
-  async read(target: Buffer, position: number): Promise<number> {
+  /**
+   * Reads into `target` from `position`; returns the bytes read (0 at end of file). When
+   * `shared` says where `target` lies in a shared region, storage on this host may put the bytes
+   * there itself.
+   */
+  async read(
+    target: Buffer,
+    position: number,
+    shared?: { region: SharedRegion; offset: number },
+  ): Promise<number> {
     this.check();
     checkRange(position, target.length);
     if (this.state.buffer) await this.state.buffer.flush(); // a read sees this client's writes
@@ -144,6 +152,7 @@ export class FileHandle {
       position,
       target,
       this.state.length,
+      shared,
     );
   }
 

@@ -1,11 +1,13 @@
-// Reads of many callers share storage calls. Every chunk read is queued for the storage node that
-// will serve it; the queue of a node goes out as one batchRead when it reaches a batch's size or
-// at the end of the current event-loop turn, whichever comes first. A FUSE mount hands the daemon
-// dozens of concurrent 4 KiB reads at once, and each used to be its own call: the per-call cost
-// (framing, two wakeups, a reply) was most of the CPU of a small read on both sides.
+// Reads of many callers share storage calls. Every chunk read is queued under the key of the call
+// that will carry it (a storage node, and for reads into shared memory the region too); a queue
+// goes out as one call when it reaches a batch's size or at the end of the current event-loop
+// turn, whichever comes first. A FUSE mount hands the daemon dozens of concurrent 4 KiB reads at
+// once, and each used to be its own call: the per-call cost (framing, two wakeups, a reply) was
+// most of the CPU of a small read on both sides.
 //
-// A batch splits its reply back to the callers: the bytes of a read, "no such chunk", "retry"
-// (another replica or a routing refresh may serve it), or an error for that read alone.
+// A batch splits its reply back to the callers, one outcome each, or an error for that read
+// alone; a failed call gives every read of it the outcome `onCallError` chooses (a retry for a
+// retryable failure), or rejects them all.
 import { isRetryableCode, ThreeFsError } from '../common/errors.js';
 import { slice } from '../common/pooled-views.js';
 
@@ -24,26 +26,25 @@ export interface WireResult {
   message?: string | undefined;
 }
 
-/** Sends one batch to one node: the per-read results and the payload of the bytes read. */
-export type SendBatch = (
-  address: string,
-  ios: WireRead[],
-) => Promise<{ results: readonly WireResult[]; payload: Buffer | undefined }>;
+/** Sends one batch under `key`: one outcome per read, in order (an Error fails that read). */
+export type SendBatch<Io, Outcome> = (key: string, ios: Io[]) => Promise<Array<Outcome | Error>>;
 
 export type ReadOutcome =
   | { kind: 'data'; data: Buffer }
+  /** Bytes the server placed in the caller's shared memory itself. */
+  | { kind: 'placed'; length: number }
   | { kind: 'missing' }
   /** Not served here now: try another replica, or the same after a routing refresh. */
   | { kind: 'retry' };
 
-interface Queued {
-  io: WireRead;
-  resolve: (outcome: ReadOutcome) => void;
+interface Queued<Io, Outcome> {
+  io: Io;
+  resolve: (outcome: Outcome) => void;
   reject: (err: Error) => void;
 }
 
-interface NodeQueue {
-  reads: Queued[];
+interface Queue<Io, Outcome> {
+  reads: Array<Queued<Io, Outcome>>;
   bytes: number;
 }
 
@@ -54,34 +55,36 @@ export interface CoalescerLimits {
   maxBytes: number;
 }
 
-export class ReadCoalescer {
-  private readonly queues = new Map<string, NodeQueue>();
+export class ReadCoalescer<Io extends { length: number } = WireRead, Outcome = ReadOutcome> {
+  private readonly queues = new Map<string, Queue<Io, Outcome>>();
   private scheduled = false;
 
   constructor(
-    private readonly send: SendBatch,
+    private readonly send: SendBatch<Io, Outcome>,
     private readonly limits: CoalescerLimits,
+    /** The outcome of every read of a call that failed with `err`, or undefined to reject them. */
+    private readonly onCallError: (err: unknown) => Outcome | undefined,
   ) {
     if (!(limits.maxIos >= 1) || !(limits.maxBytes >= 1))
       throw new ThreeFsError('INVALID_ARGUMENT', 'read batches need room for at least one read');
   }
 
-  /** Queues a read for `address`; resolves with what the node answered for it. */
-  read(address: string, io: WireRead): Promise<ReadOutcome> {
-    return new Promise<ReadOutcome>((resolve, reject) => {
-      let queue = this.queues.get(address);
+  /** Queues a read to go out under `key`; resolves with its outcome. */
+  read(key: string, io: Io): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      let queue = this.queues.get(key);
       if (queue && queue.reads.length > 0 && queue.bytes + io.length > this.limits.maxBytes) {
-        this.sendQueue(address, queue);
+        this.sendQueue(key, queue);
         queue = undefined;
       }
       if (!queue) {
         queue = { reads: [], bytes: 0 };
-        this.queues.set(address, queue);
+        this.queues.set(key, queue);
       }
       queue.reads.push({ io, resolve, reject });
       queue.bytes += io.length;
       if (queue.reads.length >= this.limits.maxIos || queue.bytes >= this.limits.maxBytes) {
-        this.sendQueue(address, queue);
+        this.sendQueue(key, queue);
       } else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -98,64 +101,91 @@ export class ReadCoalescer {
 
   private flush(): void {
     this.scheduled = false;
-    for (const [address, queue] of [...this.queues]) this.sendQueue(address, queue);
+    for (const [key, queue] of [...this.queues]) this.sendQueue(key, queue);
   }
 
-  private sendQueue(address: string, queue: NodeQueue): void {
-    if (this.queues.get(address) === queue) this.queues.delete(address);
+  private sendQueue(key: string, queue: Queue<Io, Outcome>): void {
+    if (this.queues.get(key) === queue) this.queues.delete(key);
     if (queue.reads.length === 0) return;
     const batch = queue.reads;
     this.send(
-      address,
+      key,
       batch.map((q) => q.io),
     ).then(
-      ({ results, payload }) => this.answer(batch, results, payload),
+      (outcomes) => {
+        if (outcomes.length !== batch.length) {
+          const err = new ThreeFsError(
+            'PROTOCOL_ERROR',
+            `a batch of ${batch.length} reads got ${outcomes.length} results`,
+          );
+          for (const q of batch) q.reject(err);
+          return;
+        }
+        outcomes.forEach((outcome, i) => {
+          if (outcome instanceof Error) batch[i]!.reject(outcome);
+          else batch[i]!.resolve(outcome);
+        });
+      },
       (err: unknown) => {
-        if (err instanceof ThreeFsError && err.retryable) {
-          for (const q of batch) q.resolve({ kind: 'retry' });
-        } else {
-          for (const q of batch) q.reject(err as Error);
+        const outcome = this.onCallError(err);
+        for (const q of batch) {
+          if (outcome === undefined) q.reject(err as Error);
+          else q.resolve(outcome);
         }
       },
     );
   }
+}
 
-  private answer(
-    batch: Queued[],
-    results: readonly WireResult[],
-    payload: Buffer | undefined,
-  ): void {
-    if (results.length !== batch.length) {
-      const err = new ThreeFsError(
-        'PROTOCOL_ERROR',
-        `a batch of ${batch.length} reads got ${results.length} results`,
-      );
-      for (const q of batch) q.reject(err);
-      return;
-    }
-    let offset = 0;
-    results.forEach((result, i) => {
-      const q = batch[i]!;
-      if (result.status === 'ok') {
-        const length = result.length ?? 0;
-        if (!payload || offset + length > payload.length) {
-          q.reject(new ThreeFsError('PROTOCOL_ERROR', 'read reply payload is short'));
-          return;
-        }
-        q.resolve({ kind: 'data', data: slice(payload, offset, offset + length) });
-        offset += length;
-      } else if (result.status === 'NOT_FOUND') {
-        q.resolve({ kind: 'missing' });
-      } else if (isRetryableCode(result.status) || result.status === 'CHECKSUM_MISMATCH') {
-        q.resolve({ kind: 'retry' });
-      } else {
-        q.reject(
-          new ThreeFsError(
-            'INTERNAL',
-            `read of chain ${q.io.chainId} failed: ${result.status} ${result.message ?? ''}`,
-          ),
-        );
-      }
-    });
-  }
+/** A retryable call failure means another replica or a refreshed routing may serve the reads. */
+export function retryOnRetryable(err: unknown): ReadOutcome | undefined {
+  return err instanceof ThreeFsError && err.retryable ? { kind: 'retry' } : undefined;
+}
+
+/**
+ * The outcome of a read result, with `take` giving its bytes when it succeeded: NOT_FOUND is a
+ * missing chunk (a hole), a retryable status or a bad copy (CHECKSUM_MISMATCH) a retry, anything
+ * else an error of that read.
+ */
+function outcomeOf(
+  result: WireResult,
+  chainId: number,
+  take: (length: number) => ReadOutcome | Error,
+): ReadOutcome | Error {
+  if (result.status === 'ok') return take(result.length ?? 0);
+  if (result.status === 'NOT_FOUND') return { kind: 'missing' };
+  if (isRetryableCode(result.status) || result.status === 'CHECKSUM_MISMATCH')
+    return { kind: 'retry' };
+  return new ThreeFsError(
+    'INTERNAL',
+    `read of chain ${chainId} failed: ${result.status} ${result.message ?? ''}`,
+  );
+}
+
+/** Outcomes of a batchRead reply: each successful read's bytes cut from the payload in order. */
+export function payloadOutcomes(
+  ios: readonly WireRead[],
+  results: readonly WireResult[],
+  payload: Buffer | undefined,
+): Array<ReadOutcome | Error> {
+  let offset = 0;
+  return results.map((result, i) =>
+    outcomeOf(result, ios[i]?.chainId ?? 0, (length) => {
+      if (!payload || offset + length > payload.length)
+        return new ThreeFsError('PROTOCOL_ERROR', 'read reply payload is short');
+      const data = slice(payload, offset, offset + length);
+      offset += length;
+      return { kind: 'data', data };
+    }),
+  );
+}
+
+/** Outcomes of a batchReadToRegion reply: the bytes are already in the caller's region. */
+export function placedOutcomes(
+  ios: readonly WireRead[],
+  results: readonly WireResult[],
+): Array<ReadOutcome | Error> {
+  return results.map((result, i) =>
+    outcomeOf(result, ios[i]?.chainId ?? 0, (length) => ({ kind: 'placed', length })),
+  );
 }

@@ -3,15 +3,21 @@
 // region is a memfd sealed against shrinking, named for the server by /proc/<pid>/fd/<n>; each
 // storage node with a unix socket on this host maps it once (mapRegion over that socket), and
 // batchReadToRegion then puts every read's bytes at its place in the region, with no payload on
-// the wire and no copy on either side. Reads no local node can serve are left to the caller's
-// ordinary path (TCP, payload copied), and so is any read that failed here for a reason another
-// replica or a retry might not have.
+// the wire and no copy on either side. Reads of many callers into one region share calls per node
+// (read-coalescer.ts). A read no local node serves, or one a local node could not serve now, is
+// left to the caller's ordinary path (TCP, payload copied), which retries other replicas.
 import { hostname } from 'node:os';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { RoutingInfo } from '../common/routing.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
+import {
+  placedOutcomes,
+  ReadCoalescer,
+  type ReadOutcome,
+  type WireRead,
+} from './read-coalescer.js';
 
 /** A shared region, as the storage servers will open it. */
 export interface SharedRegion {
@@ -30,16 +36,25 @@ export interface RegionRead {
   target: number;
 }
 
-/** Per read: bytes placed (a short read ends at its chunk's end), 0 for a missing chunk, or
- * undefined when this path did not serve it. */
-export type RegionReadResult = number | undefined;
+interface RegionIo extends WireRead {
+  target: number;
+  address: string;
+  region: SharedRegion;
+}
 
+/** Reads per call: there is no payload, so a call may carry many. */
 const MAX_IOS_PER_CALL = 1024;
+const MAX_BYTES_PER_CALL = 64 * 1024 * 1024;
 
 export class RegionReads {
   private readonly host = hostname();
   /** Per node address, per region path: the region id there (a promise while mapping). */
   private readonly mapped = new Map<string, Map<string, Promise<number>>>();
+  private readonly coalescer = new ReadCoalescer<RegionIo, ReadOutcome>(
+    (_key, ios) => this.send(ios),
+    { maxIos: MAX_IOS_PER_CALL, maxBytes: MAX_BYTES_PER_CALL },
+    () => ({ kind: 'retry' }), // any failed call: those reads take the ordinary path
+  );
 
   constructor(
     private readonly pool: RpcClientPool,
@@ -47,39 +62,30 @@ export class RegionReads {
     private readonly log: Logger,
   ) {}
 
-  /** The unix address of a node that serves reads into shared memory on this host, if any. */
-  localAddressOf(info: RoutingInfo, nodeId: number): string | undefined {
-    const node = info.nodes.find((n) => n.nodeId === nodeId);
-    if (!node?.localAddress || node.hostname !== this.host) return undefined;
-    return node.localAddress;
-  }
-
-  /** Reads what local nodes can serve into `region`; see RegionReadResult for the rest. */
+  /**
+   * Reads one chunk range into `region` through a storage node on this host: the bytes placed
+   * (fewer at the end of a chunk), 0 for a chunk that does not exist, or undefined when this
+   * path did not serve it.
+   */
   async read(
     info: RoutingInfo,
-    reads: readonly RegionRead[],
+    read: RegionRead,
     region: SharedRegion,
-  ): Promise<RegionReadResult[]> {
-    const results: RegionReadResult[] = new Array(reads.length);
-    const byNode = new Map<string, number[]>();
-    reads.forEach((read, index) => {
-      if (read.target < 0 || read.target + read.length > region.bytes)
-        throw new ThreeFsError('INVALID_ARGUMENT', `read target outside the region`);
-      const address = this.localReplica(info, read.chainId);
-      if (address === undefined) return;
-      const list = byNode.get(address);
-      if (list) list.push(index);
-      else byNode.set(address, [index]);
+  ): Promise<number | undefined> {
+    if (read.target < 0 || read.target + read.length > region.bytes)
+      throw new ThreeFsError('INVALID_ARGUMENT', 'read target outside the region');
+    const chain = info.chains.find((c) => c.chainId === read.chainId);
+    const address = chain && this.localReplica(info, chain.targets);
+    if (!chain || address === undefined) return undefined;
+    const outcome = await this.coalescer.read(`${address}\n${region.path}`, {
+      ...read,
+      chainVersion: chain.chainVersion,
+      address,
+      region,
     });
-    await Promise.all(
-      [...byNode].map(async ([address, indexes]) => {
-        for (let at = 0; at < indexes.length; at += MAX_IOS_PER_CALL) {
-          const slice = indexes.slice(at, at + MAX_IOS_PER_CALL);
-          await this.readOnNode(info, address, slice, reads, region, results);
-        }
-      }),
-    );
-    return results;
+    if (outcome.kind === 'placed') return outcome.length;
+    if (outcome.kind === 'missing') return 0;
+    return undefined;
   }
 
   /** Unmaps the region on every node it was mapped on (best effort: a gone node unmapped it). */
@@ -106,14 +112,17 @@ export class RegionReads {
     await Promise.all(pending);
   }
 
-  private localReplica(info: RoutingInfo, chainId: number): string | undefined {
-    const chain = info.chains.find((c) => c.chainId === chainId);
+  /** A random SERVING replica on a node of this host with a unix socket, if any. */
+  private localReplica(
+    info: RoutingInfo,
+    targets: ReadonlyArray<{ targetId: number; state: string }>,
+  ): string | undefined {
     const local: string[] = [];
-    for (const t of chain?.targets ?? []) {
+    for (const t of targets) {
       if (t.state !== 'SERVING') continue;
       const nodeId = info.targets.find((x) => x.targetId === t.targetId)?.nodeId;
-      const address = nodeId === undefined ? undefined : this.localAddressOf(info, nodeId);
-      if (address) local.push(address);
+      const node = info.nodes.find((n) => n.nodeId === nodeId);
+      if (node?.localAddress && node.hostname === this.host) local.push(node.localAddress);
     }
     return local.length === 0 ? undefined : local[(Math.random() * local.length) | 0];
   }
@@ -141,39 +150,35 @@ export class RegionReads {
     return id;
   }
 
-  private async readOnNode(
-    info: RoutingInfo,
-    address: string,
-    indexes: number[],
-    reads: readonly RegionRead[],
-    region: SharedRegion,
-    results: RegionReadResult[],
-  ): Promise<void> {
+  /** One call: every read of `ios` shares one node and one region. */
+  private async send(ios: RegionIo[]): Promise<Array<ReadOutcome | Error>> {
+    const { address, region } = ios[0]!;
     try {
       const regionId = await this.regionId(address, region);
       const { body } = await this.pool.get(address).call(
         StorageService.methods.batchReadToRegion,
         {
           regionId,
-          ios: indexes.map((i) => {
-            const read = reads[i]!;
-            const chain = info.chains.find((c) => c.chainId === read.chainId);
-            return { ...read, chainVersion: chain?.chainVersion ?? 0 };
-          }),
+          ios: ios.map(({ chainId, chainVersion, chunkId, offset, length, target }) => ({
+            chainId,
+            chainVersion,
+            chunkId,
+            offset,
+            length,
+            target,
+          })),
         },
         { timeoutMs: this.attemptTimeoutMs },
       );
-      body.results.forEach((result, k) => {
-        const index = indexes[k]!;
-        if (result.status === 'ok') results[index] = result.length;
-        else if (result.status === 'NOT_FOUND') results[index] = 0;
-        // anything else goes the ordinary way, which retries other replicas and refreshes routing
-      });
+      return placedOutcomes(ios, body.results).map((o) =>
+        o instanceof Error ? { kind: 'retry' } : o,
+      );
     } catch (err) {
       // The node restarted or the connection was replaced: its mapping of the region is gone.
       if (err instanceof ThreeFsError && err.code === 'NOT_FOUND')
         this.mapped.get(address)?.delete(region.path);
       this.log.debug({ err, address }, 'read into shared memory failed; using the ordinary path');
+      throw err;
     }
   }
 }

@@ -19,7 +19,12 @@ import type { Logger } from '../common/log.js';
 import { findChainTable, type RoutingInfo } from '../common/routing.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
-import { ReadCoalescer, type ReadOutcome } from './read-coalescer.js';
+import {
+  payloadOutcomes,
+  ReadCoalescer,
+  type ReadOutcome,
+  retryOnRetryable,
+} from './read-coalescer.js';
 import { RegionReads, type SharedRegion } from './region-reads.js';
 import type { RoutingCache } from './routing-cache.js';
 
@@ -110,9 +115,10 @@ export class StorageClient {
         const { body, payload } = await this.pool
           .get(address)
           .call(StorageService.methods.batchRead, { ios }, { timeoutMs: this.attemptTimeoutMs });
-        return { results: body.results, payload };
+        return payloadOutcomes(ios, body.results, payload);
       },
       { maxIos: options.maxBatchIos ?? 128, maxBytes: options.maxBatchBytes ?? 1024 * 1024 },
+      retryOnRetryable,
     );
     this.regionReads = new RegionReads(this.pool, this.attemptTimeoutMs, options.log);
   }
@@ -274,7 +280,9 @@ export class StorageClient {
             outcome = { kind: 'retry' };
           }
           if (outcome.kind === 'retry') retry.push(index);
-          else results[index] = outcome.kind === 'data' ? outcome.data : undefined;
+          else if (outcome.kind === 'data') results[index] = outcome.data;
+          else if (outcome.kind === 'missing') results[index] = undefined;
+          else throw new ThreeFsError('INTERNAL', 'a payload read came back placed');
         }),
       );
       pending = retry;
@@ -490,9 +498,10 @@ export class StorageClient {
       }
     }
     // Bytes placed per read by storage itself (shared memory), undefined for the ordinary path.
-    const placed =
-      region && reads.length > 0
-        ? await this.regionReads.read(await this.routing(), reads, region)
+    const info = region && reads.length > 0 ? await this.routing() : undefined;
+    const placed: Array<number | undefined> =
+      region && info
+        ? await Promise.all(reads.map((read) => this.regionReads.read(info, read, region)))
         : [];
     const ordinary = reads.flatMap((_, i) => (placed[i] === undefined ? [i] : []));
     const fetched =
@@ -533,7 +542,15 @@ export class StorageClient {
     offset: number,
     target: Buffer,
     fileLength: number,
+    shared?: { region: SharedRegion; offset: number },
   ): Promise<number> {
+    if (shared) {
+      const [n] = await this.readFilesInto(
+        [{ layout, inodeId, offset, target, fileLength, regionOffset: shared.offset }],
+        shared.region,
+      );
+      return n ?? 0;
+    }
     const end = Math.min(offset + target.length, fileLength);
     if (end <= offset) return 0;
     const stripe = await this.stripe(layout);

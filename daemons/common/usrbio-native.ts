@@ -61,6 +61,11 @@ interface UsrbioAddon {
     maxIoBytes: number,
   ) => DaemonRing;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /**
+   * A sealed memfd mapped shared: `data` views all of it, and the descriptor stays open while
+   * `data` or any slice of it lives (storage servers on this host map it by /proc path).
+   */
+  sharedRegion(bytes: number): { fd: number; data: Buffer };
   entriesLimit: number;
 }
 

@@ -50,6 +50,10 @@ export const fuseConfigSchema = z.object({
   routingRefreshMs: ms(10_000, 'routing info poll interval'),
   groupsCacheMs: ms(1_000, 'supplementary groups of a caller pid are cached this long'),
   allowOther: z.boolean().default(false).describe('let users other than the mounter use the mount'),
+  sharedMemoryReads: z
+    .boolean()
+    .default(true)
+    .describe('let storage servers on this host read straight into read replies and USRBIO rings'),
   maxWrite: z
     .number()
     .int()
@@ -69,10 +73,6 @@ export const fuseConfigSchema = z.object({
   usrbio: z
     .object({
       enabled: z.boolean().default(true).describe('serve the zero-copy ring API (docs/usrbio.md)'),
-      sharedMemoryReads: z
-        .boolean()
-        .default(true)
-        .describe('let storage servers on this host read straight into the rings (docs/usrbio.md)'),
       dir: z
         .string()
         .min(1)

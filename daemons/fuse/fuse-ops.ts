@@ -7,7 +7,7 @@ import { hasCode, ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CallerGroups } from './caller-groups.js';
 import { DirHandle } from './dir-handle.js';
-import { ReplyBuffers } from './reply-buffers.js';
+import { ReplyBuffers, type SharedSlots } from './reply-buffers.js';
 import { errno, errnoOf } from './errno.js';
 import { attrRow, isDirectIo, openFlagsOf, statfsFields, writeAttrRow } from './fuse-attrs.js';
 import {
@@ -29,6 +29,8 @@ export interface FuseOpsOptions {
   entryTimeoutS: number;
   negativeTimeoutS: number;
   maxHandles: number;
+  /** Reply memory storage on this host may read straight into (see reply-buffers.ts). */
+  sharedReplies?: SharedSlots;
 }
 
 const RENAME_NOREPLACE = 1;
@@ -48,9 +50,11 @@ export class FuseOps {
   /** Called once when the kernel ended the session (unmounted from outside). */
   onEnded: (() => void) | undefined;
 
-  private readonly replyBuffers = new ReplyBuffers();
+  private readonly replyBuffers: ReplyBuffers;
 
-  constructor(private readonly o: FuseOpsOptions) {}
+  constructor(private readonly o: FuseOpsOptions) {
+    this.replyBuffers = new ReplyBuffers(64, o.sharedReplies);
+  }
 
   attach(session: NativeFuseSession): void {
     this.session = session;
@@ -265,8 +269,9 @@ export class FuseOps {
         const want = Math.max(0, Math.min(r.size, handle.length - r.offset));
         const memory = this.replyBuffers.take(want);
         try {
-          const got = want > 0 ? await handle.read(memory.subarray(0, want), r.offset) : 0;
-          this.s.replyBuf(r.id, memory.subarray(0, got));
+          const target = memory.buffer.subarray(0, want);
+          const got = want > 0 ? await handle.read(target, r.offset, memory.shared) : 0;
+          this.s.replyBuf(r.id, target.subarray(0, got));
         } finally {
           this.replyBuffers.give(memory);
         }

@@ -16,6 +16,8 @@ import { FuseOps } from './fuse-ops.js';
 import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
 import { createNativeSession, type NativeFuseSession } from './native-fuse.js';
 import { type RunningUsrbioServer, startUsrbioServer } from './usrbio-server.js';
+import type { SharedSlots } from './reply-buffers.js';
+import { usrbioAddon } from '../common/usrbio-native.js';
 
 export interface RunningMount {
   mountpoint: string;
@@ -44,6 +46,15 @@ async function raiseReadahead(dev: number, bytes: number, log: Logger): Promise<
       'could not raise the readahead of the mount; reads use smaller requests',
     );
   }
+}
+
+/**
+ * Reply memory for as many reads as the kernel sends at once, in a sealed memfd that storage
+ * servers on this host may read straight into (docs/fuse.md, "Shared-memory reads").
+ */
+function sharedReplySlots(slotBytes: number, slots: number): SharedSlots {
+  const { fd, data } = usrbioAddon().sharedRegion(slotBytes * slots);
+  return { region: { path: `/proc/${process.pid}/fd/${fd}`, bytes: data.length }, data, slotBytes };
 }
 
 export async function startMount(config: FuseConfig, log: Logger): Promise<RunningMount> {
@@ -104,6 +115,9 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
       entryTimeoutS: config.entryTimeoutS,
       negativeTimeoutS: config.negativeTimeoutS,
       maxHandles: config.maxHandles,
+      sharedReplies: config.sharedMemoryReads
+        ? sharedReplySlots(config.maxWrite, config.maxBackground)
+        : undefined,
     });
     let signalEnded!: () => void;
     const ended = new Promise<void>((resolve) => (signalEnded = resolve));
@@ -124,7 +138,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     if (root.ino !== 1)
       throw new ThreeFsError('INTERNAL', `mount point shows inode ${root.ino}, not the root (1)`);
     await raiseReadahead(root.dev, config.maxWrite, log);
-    const { enabled, dir, maxSessions, sharedMemoryReads, ...limits } = config.usrbio;
+    const { enabled, dir, maxSessions, ...limits } = config.usrbio;
     // Best effort, like the readahead: a mount by a user who cannot create the socket
     // directory still serves POSIX I/O, and says why the ring API is missing.
     const usrbio = enabled
@@ -134,7 +148,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
           dir,
           maxSessions,
           limits,
-          sharedMemoryReads,
+          sharedMemoryReads: config.sharedMemoryReads,
           groups: new CallerGroups(config.groupsCacheMs),
           log,
         }).catch((err: unknown) => {

@@ -3,8 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  payloadOutcomes,
+  placedOutcomes,
   ReadCoalescer,
   type ReadOutcome,
+  retryOnRetryable,
   type WireRead,
   type WireResult,
 } from '../../daemons/client/read-coalescer.js';
@@ -28,7 +31,7 @@ function fakeNode(answer?: (io: WireRead) => WireResult) {
           : Buffer.alloc(0),
       ),
     );
-    return Promise.resolve({ results, payload });
+    return Promise.resolve(payloadOutcomes(ios, results, payload));
   };
   return { calls, send };
 }
@@ -49,7 +52,7 @@ const bytesOf = (outcome: ReadOutcome) => {
 describe('read coalescer', () => {
   it('reads queued in one turn go to each node in one call, in order', async () => {
     const node = fakeNode();
-    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 });
+    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 }, retryOnRetryable);
     const outcomes = await Promise.all([
       c.read('a', io(1)),
       c.read('b', io(2)),
@@ -77,7 +80,7 @@ describe('read coalescer', () => {
 
   it('a batch goes out at its read or byte bound without waiting for the turn to end', async () => {
     const node = fakeNode();
-    const c = new ReadCoalescer(node.send, { maxIos: 2, maxBytes: 10_000 });
+    const c = new ReadCoalescer(node.send, { maxIos: 2, maxBytes: 10_000 }, retryOnRetryable);
     const pending = [c.read('a', io(1)), c.read('a', io(2))];
     assert.equal(node.calls.length, 1, 'two reads fill a batch');
     pending.push(c.read('a', io(3, 8000)), c.read('a', io(4, 8000)));
@@ -101,7 +104,7 @@ describe('read coalescer', () => {
               ? { status: 'EINVAL', message: 'bad' }
               : { status: 'ok', length: x.length },
     );
-    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 });
+    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 }, retryOnRetryable);
     const settled = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => c.read('a', io(n))));
     const value = (k: number) => {
       const s = settled[k]!;
@@ -121,29 +124,50 @@ describe('read coalescer', () => {
     const retryable = new ReadCoalescer(
       () => Promise.reject(new ThreeFsError('UNAVAILABLE', 'gone')),
       { maxIos: 128, maxBytes: 1 << 20 },
+      retryOnRetryable,
     );
     assert.deepEqual(await retryable.read('a', io(1)), { kind: 'retry' });
     const fatal = new ReadCoalescer(
       () => Promise.reject(new ThreeFsError('PERMISSION_DENIED', 'no')),
       { maxIos: 128, maxBytes: 1 << 20 },
+      retryOnRetryable,
     );
     await assert.rejects(fatal.read('a', io(1)), /no/);
   });
 
   it('a reply that does not match its batch is a protocol error for every read of it', async () => {
     const fewer = new ReadCoalescer(
-      () => Promise.resolve({ results: [{ status: 'ok', length: 1 }], payload: Buffer.alloc(1) }),
+      (_key, ios: WireRead[]) =>
+        Promise.resolve(payloadOutcomes(ios, [{ status: 'ok', length: 1 }], Buffer.alloc(1))),
       { maxIos: 128, maxBytes: 1 << 20 },
+      retryOnRetryable,
     );
     const both = [fewer.read('a', io(1)), fewer.read('a', io(2))];
     for (const p of both) await assert.rejects(p, { code: 'PROTOCOL_ERROR' });
     const short = new ReadCoalescer(
-      () => Promise.resolve({ results: [{ status: 'ok', length: 10 }], payload: Buffer.alloc(3) }),
+      (_key, ios: WireRead[]) =>
+        Promise.resolve(payloadOutcomes(ios, [{ status: 'ok', length: 10 }], Buffer.alloc(3))),
       { maxIos: 128, maxBytes: 1 << 20 },
+      retryOnRetryable,
     );
     await assert.rejects(short.read('a', io(1)), /payload is short/);
     assert.throws(
-      () => new ReadCoalescer(() => Promise.reject(new Error()), { maxIos: 0, maxBytes: 1 }),
+      () =>
+        new ReadCoalescer(
+          () => Promise.reject(new Error()),
+          { maxIos: 0, maxBytes: 1 },
+          () => undefined,
+        ),
+    );
+  });
+
+  it('placed outcomes carry the lengths the server put in shared memory', () => {
+    assert.deepEqual(
+      placedOutcomes(
+        [io(1), io(2), io(3)],
+        [{ status: 'ok', length: 77 }, { status: 'NOT_FOUND' }, { status: 'UNAVAILABLE' }],
+      ),
+      [{ kind: 'placed', length: 77 }, { kind: 'missing' }, { kind: 'retry' }],
     );
   });
 });

@@ -153,6 +153,11 @@ describe('FUSE mount', () => {
     assert.equal(fs.statSync(p('holes')).size, expected.length);
     const got = await readFile(p('holes'));
     assert.ok(got.equals(expected), 'content differs');
+    // The storage process on this host read those bytes straight into the daemon's reply slots.
+    const status = String([...cluster.meta.base.storage.values()][0]!.ready.status);
+    const metrics = await (await fetch(`${status}/metrics`)).text();
+    const mapped = Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(mapped >= 1, `regions mapped on storage: ${mapped}`);
     // meta has the exact length after close
     const { attrs } = await meta.call('stat', { at: { path: '/holes' } });
     assert.equal(attrs.length, expected.length);

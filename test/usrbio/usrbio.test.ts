@@ -239,7 +239,7 @@ describe('usrbio without shared-memory reads', () => {
 
   before(async () => {
     mkdirSync(socketDir, { recursive: true });
-    await cluster.start({ 'usrbio.dir': socketDir, 'usrbio.sharedMemoryReads': false });
+    await cluster.start({ 'usrbio.dir': socketDir, sharedMemoryReads: false });
     content = randomBytes(2 * MiB + 777);
     await writeFile(cluster.path('data'), content);
     ring = await Usrbio.open(cluster.mountpoint, { bytes: 8 * MiB, entries: 32, socketDir });

@@ -35,6 +35,26 @@ void CheckShape(uint32_t entries, uint64_t data_bytes) {
 
 }  // namespace
 
+std::shared_ptr<Mapping> CreateSharedRegion(uint64_t bytes) {
+  if (bytes == 0 || bytes > kMaxDataBytes) throw std::runtime_error("region size must be 1 B .. 1 TiB");
+  int fd = memfd_create("threefs-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) throw SysError("memfd_create");
+  // Sealed like the rings: whoever maps it must never fault on a page cut away under them.
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    auto err = SysError("sizing and sealing the memfd");
+    close(fd);
+    throw err;
+  }
+  uint8_t* base = MapShared(fd, bytes);
+  if (base == nullptr) {
+    auto err = SysError("mmap of the memfd");
+    close(fd);
+    throw err;
+  }
+  return std::make_shared<Mapping>(fd, base, bytes);
+}
+
 Mapping::~Mapping() {
   if (base_ != nullptr) munmap(base_, size_);
   if (fd_ >= 0) close(fd_);

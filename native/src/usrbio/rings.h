@@ -30,6 +30,12 @@ class Mapping {
   size_t size_;
 };
 
+/**
+ * A plain sealed memfd of `bytes` bytes, mapped shared: memory this process lends to storage
+ * servers on its host, which map it by /proc/<pid>/fd/<fd> and read straight into it.
+ */
+std::shared_ptr<Mapping> CreateSharedRegion(uint64_t bytes);
+
 /** Negative errno for an SQE the daemon must refuse, 0 when it may run. */
 int ValidateSqe(const Sqe& sqe, uint64_t data_bytes, uint64_t max_io_bytes);
 

@@ -200,7 +200,25 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// sharedRegion(bytes) → { fd, data }: a sealed memfd mapped shared (CreateSharedRegion). The
+// descriptor stays open, and the mapping alive, until `data` and every slice of it are collected.
+Napi::Value SharedRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t bytes = ToU64(info[0], "bytes");
+  std::shared_ptr<Mapping> mapping;
+  try {
+    mapping = threefs::usrbio::CreateSharedRegion(bytes);
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, mapping->fd()));
+  out.Set("data", DataBuffer(env, mapping, mapping->base(), mapping->size()));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sharedRegion", Napi::Function::New(env, SharedRegion));
   exports.Set("ProgramRing", ProgramRing::Define(env));
   exports.Set("DaemonRing", DaemonRing::Define(env));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred));
