@@ -1,6 +1,7 @@
 // One storage process: opens a chunk engine per disk, learns its targets and their roles from
 // routing info, runs the local-state machine of each target, heartbeats to mgmtd, serves the
 // storage RPCs, and feeds SYNCING successors through the re-sync worker.
+import { chmodSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Gauge, type Registry } from 'prom-client';
 import { Heartbeater } from '../client/heartbeater.js';
@@ -140,6 +141,8 @@ export class StorageServer {
     });
     this.rpc.register(StorageService, this.handlers());
     await this.rpc.listen();
+    // Whoever can connect to the local socket may lend us memory to write into: only our user.
+    if (config.localSocket) chmodSync(config.localSocket, 0o600);
     this.advertised = config.listen.advertise || this.rpc.address;
 
     this.heartbeater = new Heartbeater({
