@@ -83,6 +83,8 @@ export function slice(data: Buffer, start: number, end: number = data.length): B
   const from = Math.max(0, Math.min(start, data.length));
   const to = Math.max(from, Math.min(end, data.length));
   if (owner === undefined) return data.subarray(from, to);
+  // All of it: the view itself keeps its block (no second registration, the common whole-read case).
+  if (from === 0 && to === data.length) return data;
   return owner.pool.view(
     owner.block,
     data.buffer as ArrayBuffer,

@@ -36,6 +36,14 @@ describe('pooled views', () => {
     assert.equal(pool.blocksInUse, 0);
   });
 
+  it('a slice of the whole view is the view itself (one registration for a whole read)', () => {
+    const pool = new PooledViews(() => undefined);
+    const view = pool.view(3, new ArrayBuffer(65_536), 0, 4096);
+    assert.equal(slice(view, 0), view);
+    assert.equal(slice(view, 0, 4096), view);
+    assert.notEqual(slice(view, 0, 4095), view);
+  });
+
   it('slices plain Buffers as subarrays and clamps ranges', () => {
     const plain = Buffer.from('abcdef');
     const part = slice(plain, 2, 99);
