@@ -49,32 +49,16 @@ describe('usrbio', () => {
   });
 
   it('reads a batch at random offsets byte-exact, across chunks and past the end', async () => {
-    const fh = await open(cluster.path('data'), 'r');
-    const file = await ring.registerFile(fh.fd);
-    const random = rng(1);
-    const ios = Array.from({ length: 48 }, (_, i) => {
-      const length = 1 + Math.floor(random() * 700_000);
-      const offset = Math.floor(random() * (content.length + 100_000));
-      return { offset, buffer: ring.data.subarray(i * 700_000, i * 700_000 + length) };
+    await readRandomBatch(ring, cluster.path('data'), content, {
+      seed: 1,
+      count: 48,
+      maxLength: 700_000,
     });
-    ios.forEach((io, i) => assert.ok(ring.prepare({ op: 'read', file, ...io, userData: i })));
-    assert.equal(ring.submit(), ios.length);
-    const done = await ring.wait(ios.length, 20_000);
-    assert.equal(done.length, ios.length);
-    for (const { userData, result, error } of done) {
-      const io = ios[userData]!;
-      const expected = content.subarray(io.offset, io.offset + io.buffer.length);
-      assert.equal(error, undefined);
-      assert.equal(result, expected.length, `read ${userData}`);
-      assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
-    }
     // The storage node on this host read straight into the ring: it has the region mapped.
     const status = String([...cluster.meta.base.storage.values()][0]!.ready.status);
     const metrics = await (await fetch(`${status}/metrics`)).text();
     const mapped = Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1]);
     assert.ok(mapped >= 1, `regions mapped on storage: ${mapped}`);
-    await ring.unregisterFile(file);
-    await fh.close();
   });
 
   it('writes a batch that the mount then reads back byte-exact', async () => {
@@ -250,28 +234,48 @@ describe('usrbio without shared-memory reads', () => {
   });
 
   it('reads byte-exact through reply payloads', async () => {
-    const random = rng(2);
-    const fh = await open(cluster.path('data'), 'r');
-    const file = await ring.registerFile(fh.fd);
-    const ios = Array.from({ length: 24 }, (_, i) => {
-      const length = 1 + Math.floor(random() * 300_000);
-      const offset = Math.floor(random() * (content.length + 50_000));
-      return { offset, buffer: ring.data.subarray(i * 300_000, i * 300_000 + length) };
+    await readRandomBatch(ring, cluster.path('data'), content, {
+      seed: 2,
+      count: 24,
+      maxLength: 300_000,
     });
-    ios.forEach((io, i) => assert.ok(ring.prepare({ op: 'read', file, ...io, userData: i })));
-    ring.submit();
-    const done = await ring.wait(ios.length, 20_000);
-    assert.equal(done.length, ios.length);
-    for (const { userData, result } of done) {
-      const io = ios[userData]!;
-      const expected = content.subarray(io.offset, io.offset + io.buffer.length);
-      assert.equal(result, expected.length);
-      assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
-    }
-    await ring.unregisterFile(file);
-    await fh.close();
   });
 });
+
+/**
+ * Reads `count` pieces of `file` at random offsets (some past the end) through the ring, all in
+ * flight at once, and checks every byte against `content`.
+ */
+async function readRandomBatch(
+  ring: Usrbio,
+  file: string,
+  content: Buffer,
+  { seed, count, maxLength }: { seed: number; count: number; maxLength: number },
+): Promise<void> {
+  const fh = await open(file, 'r');
+  const registered = await ring.registerFile(fh.fd);
+  const random = rng(seed);
+  const ios = Array.from({ length: count }, (_, i) => {
+    const length = 1 + Math.floor(random() * maxLength);
+    const offset = Math.floor(random() * (content.length + maxLength / 7));
+    return { offset, buffer: ring.data.subarray(i * maxLength, i * maxLength + length) };
+  });
+  ios.forEach((io, i) =>
+    assert.ok(ring.prepare({ op: 'read', file: registered, ...io, userData: i })),
+  );
+  assert.equal(ring.submit(), ios.length);
+  const done = await ring.wait(ios.length, 20_000);
+  assert.equal(done.length, ios.length);
+  for (const { userData, result, error } of done) {
+    const io = ios[userData]!;
+    const expected = content.subarray(io.offset, io.offset + io.buffer.length);
+    assert.equal(error, undefined);
+    assert.equal(result, expected.length, `read ${userData}`);
+    assert.ok(io.buffer.subarray(0, result).equals(expected), `bytes of read ${userData}`);
+  }
+  await ring.unregisterFile(registered);
+  await fh.close();
+}
 
 /** One more read through the ring, checked: the daemon still serves. */
 async function readAgain(ring: Usrbio, file: string, content: Buffer): Promise<void> {

@@ -215,20 +215,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
         }
         op.pool_block = 0;
       } else if (op.kind == OpKind::kRead && op.result >= 0 && op.buffer.data != nullptr) {
-        auto* hint = new threefs::AlignedBuffer(op.buffer);
-        op.buffer = {};
-        // Tell V8 what the Buffer holds, so it collects read buffers (returning them to the pool)
-        // as often as their real size warrants.
-        Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(hint->capacity));
-        result.Set("data", Napi::Buffer<uint8_t>::New(
-                               env, hint->data, static_cast<size_t>(op.result),
-                               [](Napi::Env finalizing, uint8_t*, threefs::AlignedBuffer* owned) {
-                                 Napi::MemoryManagement::AdjustExternalMemory(
-                                     finalizing, -static_cast<int64_t>(owned->capacity));
-                                 threefs::ReleaseAligned(*owned);
-                                 delete owned;
-                               },
-                               hint));
+        result.Set("data", AdoptAligned(env, op.buffer, static_cast<size_t>(op.result)));
       }
       if (op.granule != 0 && (op.kind == OpKind::kRead || op.kind == OpKind::kWrite) &&
           op.result >= 0) {
@@ -276,20 +263,29 @@ class Executor : public Napi::ObjectWrap<Executor> {
       result.Set("block", Napi::Number::New(env, batch->gather_block));
       result.Set("arrayBuffer", BlockArrayBuffer(env, batch->gather_block));
     } else {
-      auto* hint = new threefs::AlignedBuffer(batch->gather_fallback);
-      batch->gather_fallback = {};
-      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(hint->capacity));
-      result.Set("data", Napi::Buffer<uint8_t>::New(
-                             env, hint->data, static_cast<size_t>(batch->gather_total),
-                             [](Napi::Env finalizing, uint8_t*, threefs::AlignedBuffer* owned) {
-                               Napi::MemoryManagement::AdjustExternalMemory(
-                                   finalizing, -static_cast<int64_t>(owned->capacity));
-                               threefs::ReleaseAligned(*owned);
-                               delete owned;
-                             },
-                             hint));
+      result.Set("data", AdoptAligned(env, batch->gather_fallback,
+                                      static_cast<size_t>(batch->gather_total)));
     }
     batch->deferred.Resolve(result);
+  }
+
+  // Hands an aligned buffer to JavaScript as a Buffer of its first `length` bytes; the buffer is
+  // released when V8 collects it. `buffer` is left empty. V8 is told the real capacity, so it
+  // collects read buffers (returning them to the pool) as often as their size warrants.
+  static Napi::Buffer<uint8_t> AdoptAligned(Napi::Env env, threefs::AlignedBuffer& buffer,
+                                            size_t length) {
+    auto* owned = new threefs::AlignedBuffer(buffer);
+    buffer = {};
+    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(owned->capacity));
+    return Napi::Buffer<uint8_t>::New(
+        env, owned->data, length,
+        [](Napi::Env finalizing, uint8_t*, threefs::AlignedBuffer* hint) {
+          Napi::MemoryManagement::AdjustExternalMemory(finalizing,
+                                                       -static_cast<int64_t>(hint->capacity));
+          threefs::ReleaseAligned(*hint);
+          delete hint;
+        },
+        owned);
   }
 
   static uint64_t GatherField(Napi::Env env, double value, uint64_t max, const char* what) {
