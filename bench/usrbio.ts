@@ -1,5 +1,5 @@
-// USRBIO against the mount and the raw disk, same run: sequential 1 MiB reads and 4 KiB random
-// reads at queue depth 32 through the native ring API, through the FUSE mount (fio, io_uring,
+// USRBIO against the mount and the raw disk, same run: sequential 1 MiB reads at queue depth 16
+// and 4 KiB random reads at queue depth 32 (the issue's reference depths) through the native ring API, through the FUSE mount (fio, io_uring,
 // O_DIRECT so the page cache stays out) and on the local disk directory the storage targets live
 // on (fio direct: the machine's limit). The cluster is mgmtd, three storage processes, four
 // chains of length 3 (every read goes to one replica of a 3-way chain), one meta process, the
@@ -55,7 +55,8 @@ async function ringReads(
   return { mibPerSec: (done * size) / MiB / seconds, iops: done / seconds };
 }
 
-const SEQ = ['--rw=read', '--bs=1M', '--iodepth=8'];
+const SEQ_DEPTH = 16;
+const SEQ = ['--rw=read', '--bs=1M', `--iodepth=${SEQ_DEPTH}`];
 const RAND = ['--rw=randread', '--bs=4k', '--iodepth=32'];
 
 function measured(m: FioMeasure | null): Measure | null {
@@ -100,7 +101,7 @@ export async function run(): Promise<unknown> {
     try {
       const file = await ring.registerFile(fh.fd);
       const chunks = FILE_BYTES / MiB;
-      const seq = await ringReads(ring, file, MiB, 8, (i) => (i % chunks) * MiB);
+      const seq = await ringReads(ring, file, MiB, SEQ_DEPTH, (i) => (i % chunks) * MiB);
       const blocks = FILE_BYTES / 4096;
       const rand = await ringReads(
         ring,
@@ -133,7 +134,7 @@ export async function run(): Promise<unknown> {
   const fig = (m: Measure | null | undefined) =>
     m ? `${Math.round(m.mibPerSec)} MiB/s, ${Math.round(m.iops)} IOPS` : 'n/a';
   console.log(`usrbio: ${SECONDS} s per run, chains of length 3 on three storage processes`);
-  console.log(`  sequential 1 MiB (qd 8):`);
+  console.log(`  sequential 1 MiB (qd ${SEQ_DEPTH}):`);
   console.log(`    raw disk (fio direct): ${fig(disk.seq)}`);
   console.log(
     `    FUSE mount (fio direct): ${fig(mount.seq)}  = ${r(ratios.mountSeqOfDisk)} of disk`,
