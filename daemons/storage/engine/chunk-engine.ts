@@ -177,6 +177,7 @@ export class ChunkEngine implements ChunkStore {
       threads: config.io.threads,
       maxInFlight: config.io.maxInFlightBatches,
       maxQueued: config.io.maxQueuedBatches,
+      readPoolBytes: config.io.readPoolBytes,
     });
     if (io.backend !== 'io_uring') {
       logger.warn({ reason: io.fallbackReason }, 'chunk I/O runs on a thread pool, not io_uring');
