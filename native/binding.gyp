@@ -20,6 +20,7 @@
         "src/chunkio/crc32c_combine.cc",
         "src/chunkio/io_batch.cc",
         "src/chunkio/regions.cc",
+        "src/sealed_memfd.cc",
         "src/chunkio/thread_backend.cc",
         "src/chunkio/uring_backend.cc",
         "src/chunkio/chunkio_addon.cc",
@@ -44,7 +45,7 @@
     },
     {
       "target_name": "threefs_usrbio",
-      "sources": ["src/usrbio/rings.cc", "src/usrbio/usrbio_addon.cc"]
+      "sources": ["src/sealed_memfd.cc", "src/usrbio/rings.cc", "src/usrbio/usrbio_addon.cc"]
     }
   ]
 }

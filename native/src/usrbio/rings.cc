@@ -1,9 +1,8 @@
 #include "rings.h"
 
+#include "../sealed_memfd.h"
+
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -13,18 +12,8 @@ namespace threefs::usrbio {
 
 namespace {
 
-std::runtime_error SysError(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
-}
-
 constexpr uint64_t kMaxDataBytes = uint64_t{1} << 40;
 constexpr uint64_t kMaxFileOffset = (uint64_t{1} << 53) - 1;  // JS safe integers
-
-uint8_t* MapShared(int fd, size_t size) {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return nullptr;
-  return static_cast<uint8_t*>(p);
-}
 
 void CheckShape(uint32_t entries, uint64_t data_bytes) {
   if (entries == 0 || entries > kMaxEntries || (entries & (entries - 1)) != 0)
@@ -37,28 +26,11 @@ void CheckShape(uint32_t entries, uint64_t data_bytes) {
 
 std::shared_ptr<Mapping> CreateSharedRegion(uint64_t bytes) {
   if (bytes == 0 || bytes > kMaxDataBytes) throw std::runtime_error("region size must be 1 B .. 1 TiB");
-  int fd = memfd_create("threefs-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) throw SysError("memfd_create");
-  // Sealed like the rings: whoever maps it must never fault on a page cut away under them.
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0 ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    auto err = SysError("sizing and sealing the memfd");
-    close(fd);
-    throw err;
-  }
-  uint8_t* base = MapShared(fd, bytes);
-  if (base == nullptr) {
-    auto err = SysError("mmap of the memfd");
-    close(fd);
-    throw err;
-  }
-  return std::make_shared<Mapping>(fd, base, bytes);
+  const SealedMemfd memfd = CreateSealedMemfd("threefs-region", bytes);
+  return std::make_shared<Mapping>(memfd.fd, memfd.base, memfd.bytes);
 }
 
-Mapping::~Mapping() {
-  if (base_ != nullptr) munmap(base_, size_);
-  if (fd_ >= 0) close(fd_);
-}
+Mapping::~Mapping() { ReleaseSealedMemfd({fd_, base_, size_}); }
 
 int ValidateSqe(const Sqe& sqe, uint64_t data_bytes, uint64_t max_io_bytes) {
   if (sqe.op != kOpRead && sqe.op != kOpWrite) return -EINVAL;
@@ -73,23 +45,10 @@ ProgramEnd::ProgramEnd(uint32_t entries, uint64_t data_bytes)
     : entries_(entries), data_bytes_(data_bytes) {
   CheckShape(entries, data_bytes);
   layout_ = LayoutOf(entries, data_bytes);
-  int fd = memfd_create("threefs-usrbio", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) throw SysError("memfd_create");
-  // Sealed against shrinking: the daemon maps this file and must never fault on a page the
-  // program cut away (SIGBUS would kill the daemon); growing and resealing are refused too.
-  if (ftruncate(fd, static_cast<off_t>(layout_.total)) != 0 ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    auto err = SysError("sizing and sealing the memfd");
-    close(fd);
-    throw err;
-  }
-  uint8_t* base = MapShared(fd, layout_.total);
-  if (base == nullptr) {
-    auto err = SysError("mmap of the memfd");
-    close(fd);
-    throw err;
-  }
-  map_ = std::make_shared<Mapping>(fd, base, layout_.total);
+  // Sealed (sealed_memfd.h): the daemon maps this file and must never fault on a page the
+  // program cut away.
+  const SealedMemfd memfd = CreateSealedMemfd("threefs-usrbio", layout_.total);
+  map_ = std::make_shared<Mapping>(memfd.fd, memfd.base, memfd.bytes);
   Header* h = header();
   h->shape = Shape{kMagic, kVersion, entries, 0, layout_.data_offset, data_bytes};
   h->sq_head.value.store(0, std::memory_order_relaxed);
@@ -134,27 +93,11 @@ DaemonEnd::DaemonEnd(int pid, int fd, uint32_t entries, uint64_t data_bytes,
     : entries_(entries), data_bytes_(data_bytes), max_io_bytes_(max_io_bytes) {
   CheckShape(entries, data_bytes);
   layout_ = LayoutOf(entries, data_bytes);
-  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
-  int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (own < 0) throw SysError("open " + path);
-  auto fail = [own](const std::string& why) {
-    close(own);
-    return std::runtime_error(why);
-  };
-  struct stat st {};
-  if (fstat(own, &st) != 0) throw fail("fstat of the region failed");
-  if (!S_ISREG(st.st_mode)) throw fail("the region is not a memfd");
-  int seals = fcntl(own, F_GET_SEALS);
-  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || (seals & F_SEAL_SEAL) == 0)
-    throw fail("the region must be a memfd sealed against shrinking (F_SEAL_SHRINK|F_SEAL_SEAL)");
-  if (static_cast<uint64_t>(st.st_size) != layout_.total)
-    throw fail("the region's size " + std::to_string(st.st_size) + " is not the " +
-               std::to_string(layout_.total) + " bytes its shape needs");
-  uint8_t* base = MapShared(own, layout_.total);
-  if (base == nullptr) throw fail(std::string("mmap of the region: ") + std::strerror(errno));
-  map_ = std::make_shared<Mapping>(own, base, layout_.total);
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  const SealedMemfd memfd = MapSealedFile(path, layout_.total, F_SEAL_SHRINK | F_SEAL_SEAL);
+  map_ = std::make_shared<Mapping>(memfd.fd, memfd.base, memfd.bytes);
   Shape h{};
-  std::memcpy(&h, base, sizeof h);
+  std::memcpy(&h, memfd.base, sizeof h);
   if (h.magic != kMagic || h.version != kVersion || h.entries != entries ||
       h.data_offset != layout_.data_offset || h.data_bytes != data_bytes)
     throw std::runtime_error("the region's header does not match its registration");
