@@ -151,7 +151,7 @@ export class StorageServer {
       type: 'STORAGE',
       address: this.advertised,
       hostname: hostname(),
-      localAddress: config.localSocket ? `unix:${config.localSocket}` : '',
+      localAddress: this.localAddress,
       releaseVersion: STORAGE_RELEASE_VERSION,
       intervalMs: config.heartbeatIntervalMs,
       targets: () => this.targetReports(),
