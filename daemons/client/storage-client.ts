@@ -271,9 +271,13 @@ export class StorageClient {
             if (serving.length === 0)
               throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
             const pick = serving[(Math.random() * serving.length) | 0]!;
+            // Only the wire fields: callers' reads may carry more (readFilesInto's targets).
             outcome = await this.coalescer.read(this.addressOf(info, pick.targetId), {
-              ...read,
+              chainId: read.chainId,
               chainVersion: chain.chainVersion,
+              chunkId: read.chunkId,
+              offset: read.offset,
+              length: read.length,
             });
           } catch (err) {
             if (!(err instanceof ThreeFsError) || !err.retryable) throw err;
@@ -544,31 +548,10 @@ export class StorageClient {
     fileLength: number,
     shared?: { region: SharedRegion; offset: number },
   ): Promise<number> {
-    if (shared) {
-      const [n] = await this.readFilesInto(
-        [{ layout, inodeId, offset, target, fileLength, regionOffset: shared.offset }],
-        shared.region,
-      );
-      return n ?? 0;
-    }
-    const end = Math.min(offset + target.length, fileLength);
-    if (end <= offset) return 0;
-    const stripe = await this.stripe(layout);
-    const pieces = splitIntoChunks(offset, end - offset, layout.chunkSize);
-    const results = await this.readChunks(
-      pieces.map((p) => ({
-        chainId: chainOfChunk(stripe, p.chunkIndex),
-        chunkId: chunkId(inodeId, p.chunkIndex),
-        offset: p.offset,
-        length: p.length,
-      })),
+    const [n] = await this.readFilesInto(
+      [{ layout, inodeId, offset, target, fileLength, regionOffset: shared?.offset }],
+      shared?.region,
     );
-    results.forEach((data, i) => {
-      const piece = pieces[i]!;
-      const got = data ? data.copy(target, piece.bufferOffset, 0, piece.length) : 0;
-      if (got < piece.length)
-        target.fill(0, piece.bufferOffset + got, piece.bufferOffset + piece.length);
-    });
-    return end - offset;
+    return n ?? 0;
   }
 }
