@@ -27,6 +27,11 @@ export interface SharedRegion {
   bytes: number;
 }
 
+/** This process's descriptor `fd` of a region, named as storage servers on this host open it. */
+export function regionOfDescriptor(fd: number, bytes: number): SharedRegion {
+  return { path: `/proc/${process.pid}/fd/${fd}`, bytes };
+}
+
 export interface RegionRead {
   chainId: number;
   chunkId: Buffer;

@@ -6,10 +6,12 @@ import { stat, writeFile } from 'node:fs/promises';
 import { FileApi } from '../client/file-api.js';
 import { MetaClient } from '../client/meta-client.js';
 import { MgmtdClient } from '../client/mgmtd-client.js';
+import { regionOfDescriptor } from '../client/region-reads.js';
 import { RoutingCache } from '../client/routing-cache.js';
 import { StorageClient } from '../client/storage-client.js';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { usrbioAddon } from '../common/usrbio-native.js';
 import { CallerGroups } from './caller-groups.js';
 import type { FuseConfig } from './config.js';
 import { FuseOps } from './fuse-ops.js';
@@ -17,7 +19,6 @@ import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
 import { createNativeSession, type NativeFuseSession } from './native-fuse.js';
 import { type RunningUsrbioServer, startUsrbioServer } from './usrbio-server.js';
 import type { SharedSlots } from './reply-buffers.js';
-import { usrbioAddon } from '../common/usrbio-native.js';
 
 export interface RunningMount {
   mountpoint: string;
@@ -54,7 +55,7 @@ async function raiseReadahead(dev: number, bytes: number, log: Logger): Promise<
  */
 function sharedReplySlots(slotBytes: number, slots: number): SharedSlots {
   const { fd, data } = usrbioAddon().sharedRegion(slotBytes * slots);
-  return { region: { path: `/proc/${process.pid}/fd/${fd}`, bytes: data.length }, data, slotBytes };
+  return { region: regionOfDescriptor(fd, data.length), data, slotBytes };
 }
 
 export async function startMount(config: FuseConfig, log: Logger): Promise<RunningMount> {

@@ -8,7 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { FileApi, FileHandle, MetaUser } from '../client/file-api.js';
-import type { SharedRegion } from '../client/region-reads.js';
+import { regionOfDescriptor, type SharedRegion } from '../client/region-reads.js';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
@@ -157,10 +157,7 @@ export class UsrbioSession {
           );
           // Our own descriptor of the region names it for as long as the ring lives.
           if (this.options.sharedMemoryReads)
-            this.region = {
-              path: `/proc/${process.pid}/fd/${this.ring.fd}`,
-              bytes: this.ring.regionBytes,
-            };
+            this.region = regionOfDescriptor(this.ring.fd, this.ring.regionBytes);
         } catch (err) {
           throw new ThreeFsError('INVALID_ARGUMENT', (err as Error).message);
         }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { regionOfDescriptor } from '../../daemons/client/region-reads.js';
 import { chunkId, type Layout } from '../../daemons/common/layout.js';
 import { RpcClient } from '../../daemons/common/rpc/index.js';
 import { StorageService } from '../../daemons/common/services/storage.js';
@@ -23,7 +24,7 @@ describe('reads into shared memory of a same-host client', () => {
     ],
   });
   const ring = new (usrbioAddon().ProgramRing)(8, 4 * MiB);
-  const region = { path: `/proc/${process.pid}/fd/${ring.fd}`, bytes: ring.regionBytes };
+  const region = regionOfDescriptor(ring.fd, ring.regionBytes);
   const data = randomBytes(3 * MiB);
   const clients: RpcClient[] = [];
   const rpc = (address: unknown) => {
