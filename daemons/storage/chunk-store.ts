@@ -54,24 +54,6 @@ export interface BatchReadResult {
   data: Buffer;
 }
 
-/** readBatch over a store's read(), for stores without a native gather path (the simulation). */
-export async function batchFromReads(
-  store: Pick<ChunkStore, 'read'>,
-  batch: readonly ReadRequest[],
-): Promise<BatchReadResult> {
-  const outcomes = await store.read(batch);
-  let offset = 0;
-  const pieces: Buffer[] = [];
-  const results = outcomes.map((outcome) => {
-    if (outcome instanceof Error) return outcome;
-    const placed = { meta: outcome.meta, offset, length: outcome.data.length };
-    pieces.push(outcome.data);
-    offset += outcome.data.length;
-    return placed;
-  });
-  return { results, data: Buffer.concat(pieces) };
-}
-
 export type WriteKind = 'write' | 'truncate' | 'remove';
 
 export interface UpdateRequest {

@@ -4,15 +4,14 @@
 // before it or not at all, like a durable write that had or had not returned.
 import { crc32c } from '../../../daemons/common/crc32c.js';
 import { ThreeFsError } from '../../../daemons/common/errors.js';
-import {
-  batchFromReads,
-  type BatchReadResult,
-  type ChunkMeta,
-  type ChunkStore,
-  type ReadRequest,
-  type ReadResult,
-  type SpaceInfo,
-  type UpdateRequest,
+import type {
+  BatchReadResult,
+  ChunkMeta,
+  ChunkStore,
+  ReadRequest,
+  ReadResult,
+  SpaceInfo,
+  UpdateRequest,
 } from '../../../daemons/storage/chunk-store.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -98,8 +97,19 @@ export class SimChunkStore implements ChunkStore {
     });
   }
 
-  readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult> {
-    return batchFromReads(this, batch);
+  /** read(), the bytes joined into one buffer (the engine gathers them natively). */
+  async readBatch(batch: readonly ReadRequest[]): Promise<BatchReadResult> {
+    const outcomes = await this.read(batch);
+    let offset = 0;
+    const pieces: Buffer[] = [];
+    const results = outcomes.map((outcome) => {
+      if (outcome instanceof Error) return outcome;
+      const placed = { meta: outcome.meta, offset, length: outcome.data.length };
+      pieces.push(outcome.data);
+      offset += outcome.data.length;
+      return placed;
+    });
+    return { results, data: Buffer.concat(pieces) };
   }
 
   async readPending(chainId: number, chunkId: Buffer): Promise<Buffer> {
