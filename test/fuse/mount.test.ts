@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
+import { metricValue } from '../helpers/cluster.js';
 import { FuseTestCluster } from './fuse-cluster.js';
 
 const MiB = 1024 * 1024;
@@ -154,9 +155,8 @@ describe('FUSE mount', () => {
     const got = await readFile(p('holes'));
     assert.ok(got.equals(expected), 'content differs');
     // The storage process on this host read those bytes straight into the daemon's reply slots.
-    const status = String([...cluster.meta.base.storage.values()][0]!.ready.status);
-    const metrics = await (await fetch(`${status}/metrics`)).text();
-    const mapped = Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1]);
+    const status = [...cluster.meta.base.storage.values()][0]!.ready.status;
+    const mapped = await metricValue(status, 'threefs_storage_shared_regions');
     assert.ok(mapped >= 1, `regions mapped on storage: ${mapped}`);
     // meta has the exact length after close
     const { attrs } = await meta.call('stat', { at: { path: '/holes' } });

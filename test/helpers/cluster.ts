@@ -21,6 +21,12 @@ export function testDir(name: string): string {
   return mkdtempSync(path.join(base, `${name}-`));
 }
 
+/** The value of metric `name` on a daemon's status server (its first sample; NaN if absent). */
+export async function metricValue(statusUrl: unknown, name: string): Promise<number> {
+  const text = await (await fetch(`${String(statusUrl)}/metrics`)).text();
+  return Number(new RegExp(`^${name}(?:{[^}]*})? (\\S+)`, 'm').exec(text)?.[1]);
+}
+
 export interface ClusterSpec {
   name: string;
   storageNodes: number[];

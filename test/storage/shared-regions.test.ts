@@ -10,7 +10,7 @@ import { chunkId, type Layout } from '../../daemons/common/layout.js';
 import { RpcClient } from '../../daemons/common/rpc/index.js';
 import { StorageService } from '../../daemons/common/services/storage.js';
 import { usrbioAddon } from '../../daemons/common/usrbio-native.js';
-import { quietLog, TestCluster } from '../helpers/cluster.js';
+import { metricValue, quietLog, TestCluster } from '../helpers/cluster.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,11 +64,8 @@ describe('reads into shared memory of a same-host client', () => {
   });
 
   const node101 = () => cluster.storage.get(101)!.ready;
-  const regionsMapped = async () => {
-    const status = String(cluster.storage.get(101)!.ready.status);
-    const text = await (await fetch(`${status}/metrics`)).text();
-    return Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(text)?.[1]);
-  };
+  const regionsMapped = () =>
+    metricValue(cluster.storage.get(101)!.ready.status, 'threefs_storage_shared_regions');
 
   it('maps only over the unix socket', async () => {
     assert.match(String(node101().localAddress), /^unix:/);

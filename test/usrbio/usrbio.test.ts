@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type UsrbioCompletion, Usrbio } from '../../daemons/client/usrbio.js';
 import { UsrbioOp } from '../../daemons/common/usrbio-native.js';
-import { testDir } from '../helpers/cluster.js';
+import { metricValue, testDir } from '../helpers/cluster.js';
 import { FuseTestCluster } from '../fuse/fuse-cluster.js';
 import { RawRing } from './raw-ring.js';
 
@@ -55,9 +55,8 @@ describe('usrbio', () => {
       maxLength: 700_000,
     });
     // The storage node on this host read straight into the ring: it has the region mapped.
-    const status = String([...cluster.meta.base.storage.values()][0]!.ready.status);
-    const metrics = await (await fetch(`${status}/metrics`)).text();
-    const mapped = Number(/^threefs_storage_shared_regions(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1]);
+    const status = [...cluster.meta.base.storage.values()][0]!.ready.status;
+    const mapped = await metricValue(status, 'threefs_storage_shared_regions');
     assert.ok(mapped >= 1, `regions mapped on storage: ${mapped}`);
   });
 
