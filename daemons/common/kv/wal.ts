@@ -1,0 +1,331 @@
+// The embedded engine's write-ahead log: what makes an acknowledged commit durable (docs/kv.md,
+// "Durability"). Records are written inside the LMDB write transaction they describe, so the log
+// order is the commit order of every process sharing the store, and the position after the last
+// record is stored in LMDB in that same transaction. A commit is acknowledged once one fdatasync of
+// the log covers its record; commits waiting together share that fdatasync (group commit).
+//
+// Segments are files `wal/<first lsn>.log`, zero-filled when created so that writing a record and
+// syncing it never changes the file's size or block map (an in-place fdatasync, the disk's fastest
+// durable write). A record that does not fit starts the next segment; the previous one is synced
+// first, so a durable record implies every earlier record is durable too.
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { ThreeFsError } from '../errors.js';
+import {
+  parseHeader,
+  recordIntact,
+  RECORD_HEADER_BYTES,
+  type WalRecordBuilder,
+} from './wal-record.js';
+
+/** Where the log ends: the last record's lsn and the segment and offset just after it. */
+export interface WalPosition {
+  lsn: number;
+  /** The segment's name: the lsn of its first record. */
+  segment: number;
+  offset: number;
+}
+
+export const INITIAL_POSITION: WalPosition = { lsn: 0, segment: 1, offset: 0 };
+const POSITION_BYTES = 24;
+const ZERO_FILL_BYTES = 1 << 20;
+const SEGMENT_ALIGN = 4_096;
+
+export function encodePosition(p: WalPosition): Buffer {
+  const out = Buffer.allocUnsafe(POSITION_BYTES);
+  out.writeDoubleLE(p.lsn, 0);
+  out.writeDoubleLE(p.segment, 8);
+  out.writeDoubleLE(p.offset, 16);
+  return out;
+}
+
+export function decodePosition(bytes: Buffer): WalPosition {
+  if (bytes.length !== POSITION_BYTES) {
+    throw new ThreeFsError('INTERNAL', `a WAL position of ${bytes.length} bytes`);
+  }
+  return {
+    lsn: bytes.readDoubleLE(0),
+    segment: bytes.readDoubleLE(8),
+    offset: bytes.readDoubleLE(16),
+  };
+}
+
+/** Where a record was written, to take it back if its LMDB transaction then fails. */
+export interface WrittenRecord {
+  segment: number;
+  offset: number;
+}
+
+interface Waiter {
+  lsn: number;
+  segment: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** A record read back from the log, with the position after it. */
+export interface LoggedRecord {
+  payload: Buffer;
+  next: WalPosition;
+}
+
+const segmentName = (segment: number) => `${String(segment).padStart(16, '0')}.log`;
+
+export class WriteAheadLog {
+  private readonly fds = new Map<number, number>();
+  private readonly sizes = new Map<number, number>();
+  private durableLsn = 0;
+  private readonly waiters: Waiter[] = [];
+  private syncingSegment: number | undefined;
+  private failure: ThreeFsError | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly segmentBytes: number,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Records after `pos`, in order, up to the first missing, torn or out-of-sequence one. */
+  *recordsAfter(pos: WalPosition): Generator<LoggedRecord> {
+    let at = pos;
+    for (;;) {
+      const lsn = at.lsn + 1;
+      let found = this.readAt(at.segment, at.offset, lsn);
+      let segment = at.segment;
+      let offset = at.offset;
+      if (found === undefined && lsn !== at.segment) {
+        found = this.readAt(lsn, 0, lsn); // a record that did not fit began the next segment
+        segment = lsn;
+        offset = 0;
+      }
+      if (found === undefined) return;
+      at = { lsn, segment, offset: offset + found.length };
+      yield { payload: found.subarray(RECORD_HEADER_BYTES), next: at };
+    }
+  }
+
+  /**
+   * Writes the record for `pos.lsn + 1` after `pos`. Runs inside the LMDB write transaction (the
+   * lock that orders appends across processes); the caller stores the returned position in it.
+   */
+  append(pos: WalPosition, builder: WalRecordBuilder): { next: WalPosition; at: WrittenRecord } {
+    this.checkHealthy();
+    const lsn = pos.lsn + 1;
+    const record = builder.encode(lsn);
+    let segment = pos.segment;
+    let offset = pos.offset;
+    if (offset + record.length > this.sizeOf(segment)) {
+      // Every record of the old segment must be durable before one lands in the new segment.
+      if (existsSync(this.pathOf(segment))) fdatasyncSync(this.fd(segment));
+      segment = lsn;
+      offset = 0;
+      const bytes = Math.ceil(Math.max(this.segmentBytes, record.length) / SEGMENT_ALIGN);
+      this.createSegment(segment, bytes * SEGMENT_ALIGN);
+    }
+    writeFully(this.fd(segment), record, offset);
+    return { next: { lsn, segment, offset: offset + record.length }, at: { segment, offset } };
+  }
+
+  /** Takes back a record whose LMDB transaction failed after it was written. */
+  invalidate(at: WrittenRecord): void {
+    writeFully(this.fd(at.segment), Buffer.alloc(RECORD_HEADER_BYTES), at.offset);
+  }
+
+  /** At open: makes the log durable up to `pos` (a crashed writer may not have synced it). */
+  syncThrough(pos: WalPosition): void {
+    if (existsSync(this.pathOf(pos.segment))) fdatasyncSync(this.fd(pos.segment));
+    this.durableLsn = Math.max(this.durableLsn, pos.lsn);
+  }
+
+  /**
+   * Resolves once records up to `lsn` (whose record is in `segment`) are on disk; undefined when
+   * they already are. Waiters arriving while a sync runs share the next one.
+   */
+  durable(lsn: number, segment: number): Promise<void> | undefined {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (lsn <= this.durableLsn) return undefined;
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ lsn, segment, resolve, reject });
+      this.startSync();
+    });
+  }
+
+  /** Deletes segments whose records all have lsn <= `lsn` (a checkpoint holds them). */
+  removeThrough(lsn: number): void {
+    const segments = this.segments();
+    for (let i = 0; i + 1 < segments.length; i++) {
+      const segment = segments[i] as number;
+      if ((segments[i + 1] as number) > lsn + 1 || segment === this.syncingSegment) break;
+      this.closeFd(segment);
+      unlinkSync(this.pathOf(segment));
+    }
+  }
+
+  /** Fails every later commit: the log cannot be trusted after a failed write or sync. */
+  checkHealthy(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Waits for a sync in flight, then closes every segment. */
+  async close(): Promise<void> {
+    while (this.syncingSegment !== undefined) await new Promise((r) => setTimeout(r, 1));
+    for (const segment of [...this.fds.keys()]) this.closeFd(segment);
+  }
+
+  private startSync(): void {
+    if (this.syncingSegment !== undefined || this.waiters.length === 0) return;
+    let target = this.waiters[0] as Waiter;
+    for (const w of this.waiters) if (w.lsn > target.lsn) target = w;
+    const { lsn, segment } = target;
+    let fd: number;
+    try {
+      fd = this.fd(segment);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.syncingSegment = segment;
+    fdatasync(fd, (err) => {
+      this.syncingSegment = undefined;
+      if (err) {
+        this.fail(err);
+        return;
+      }
+      this.durableLsn = Math.max(this.durableLsn, lsn);
+      let kept = 0;
+      for (const w of this.waiters) {
+        if (w.lsn <= this.durableLsn) w.resolve();
+        else this.waiters[kept++] = w;
+      }
+      this.waiters.length = kept;
+      this.startSync();
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failure = new ThreeFsError(
+      'UNAVAILABLE',
+      `the embedded KV store's write-ahead log failed (${err.message}); restart the process to recover`,
+    );
+    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+  }
+
+  /** The record for `lsn` at `offset` of `segment`, if one is there intact. */
+  private readAt(segment: number, offset: number, lsn: number): Buffer | undefined {
+    if (!existsSync(this.pathOf(segment))) return undefined;
+    const size = this.sizeOf(segment);
+    if (offset + RECORD_HEADER_BYTES > size) return undefined;
+    const fd = this.fd(segment);
+    const header = Buffer.alloc(RECORD_HEADER_BYTES);
+    readFully(fd, header, offset);
+    const parsed = parseHeader(header, size - offset - RECORD_HEADER_BYTES);
+    if (parsed === undefined || parsed.lsn !== lsn) return undefined;
+    const record = Buffer.alloc(RECORD_HEADER_BYTES + parsed.payloadBytes);
+    header.copy(record);
+    readFully(fd, record.subarray(RECORD_HEADER_BYTES), offset + RECORD_HEADER_BYTES);
+    return recordIntact(record) ? record : undefined;
+  }
+
+  private createSegment(segment: number, bytes: number): void {
+    const final = this.pathOf(segment);
+    // A rotation whose transaction never committed may have left the file: reuse it.
+    if (existsSync(final) && this.sizeOf(segment) >= bytes) return;
+    const tmp = `${final}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'w');
+    try {
+      const zeros = Buffer.alloc(Math.min(ZERO_FILL_BYTES, bytes));
+      for (let at = 0; at < bytes; at += zeros.length) {
+        writeFully(fd, zeros.subarray(0, Math.min(zeros.length, bytes - at)), at);
+      }
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.closeFd(segment);
+    this.sizes.delete(segment);
+    renameSync(tmp, final);
+    syncDirectory(this.dir);
+  }
+
+  private segments(): number[] {
+    return readdirSync(this.dir)
+      .filter((name) => /^\d{16}\.log$/.test(name))
+      .map((name) => Number(name.slice(0, 16)))
+      .sort((a, b) => a - b);
+  }
+
+  private pathOf(segment: number): string {
+    return path.join(this.dir, segmentName(segment));
+  }
+
+  private sizeOf(segment: number): number {
+    let size = this.sizes.get(segment);
+    if (size === undefined) {
+      if (!existsSync(this.pathOf(segment))) return 0;
+      size = fstatSync(this.fd(segment)).size;
+      this.sizes.set(segment, size);
+    }
+    return size;
+  }
+
+  private fd(segment: number): number {
+    let fd = this.fds.get(segment);
+    if (fd === undefined) {
+      fd = openSync(this.pathOf(segment), 'r+');
+      // Keep the newest few open (this process may sync the last two); close older ones.
+      for (const open of [...this.fds.keys()]) {
+        if (open < segment && open !== this.syncingSegment && this.fds.size >= 2)
+          this.closeFd(open);
+      }
+      this.fds.set(segment, fd);
+    }
+    return fd;
+  }
+
+  private closeFd(segment: number): void {
+    const fd = this.fds.get(segment);
+    if (fd === undefined) return;
+    this.fds.delete(segment);
+    this.sizes.delete(segment);
+    closeSync(fd);
+  }
+}
+
+function writeFully(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length;) {
+    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  }
+}
+
+function readFully(fd: number, into: Buffer, position: number): void {
+  for (let done = 0; done < into.length;) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) throw new ThreeFsError('INTERNAL', 'a WAL segment ended inside a record');
+    done += n;
+  }
+}
+
+/** Makes a directory's entries (a created or renamed file) durable. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
