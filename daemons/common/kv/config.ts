@@ -44,6 +44,22 @@ export const kvConfigSchema = z
       .min(1)
       .default('.threefs/kv')
       .describe('embedded engine: directory of the LMDB files (shared by processes on this host)'),
+    walSegmentBytes: z
+      .number()
+      .int()
+      .min(64 << 10)
+      .default(16 << 20)
+      .describe(
+        'embedded engine: size of one write-ahead log segment file (zero-filled at creation)',
+      ),
+    checkpointEveryBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(64 << 20)
+      .describe(
+        'embedded engine: write a restore point after this much log (or a quarter of the data file, if larger)',
+      ),
     fdbClusterFile: z
       .string()
       .default('')

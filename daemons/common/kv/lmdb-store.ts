@@ -1,25 +1,51 @@
 // The embedded engine: LMDB through lmdb-js. LMDB gives the two things optimistic concurrency
 // needs: MVCC read transactions (a consistent snapshot per transaction) and one writer at a time,
-// locked across every process that opens the same directory. Commit runs validate-then-apply as a
-// child transaction inside lmdb-js's batched write transaction, so all commits queued while the
-// previous batch was syncing share one LMDB commit and one fdatasync (group commit), and each is
-// still all-or-nothing. overlappingSync is off, so a commit resolves only after its fdatasync.
+// locked across every process that opens the same directory. Commits queued in one event-loop turn
+// are validated and applied in one synchronous LMDB write transaction, which also appends their
+// mutations to the write-ahead log (wal.ts); they are acknowledged once one fdatasync of the log
+// covers them (group commit). LMDB itself runs without fsyncs: the log and the checkpoints
+// (checkpoints.ts) are what survive an operating-system crash. docs/kv.md, "Durability".
 import { ABORT, open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { ThreeFsError } from '../errors.js';
 import { applyAdd } from './atomic.js';
+import {
+  acquireRecoveryLock,
+  currentBootId,
+  listCheckpoints,
+  publishCheckpoint,
+  readBootMarker,
+  restoreNewestCheckpoint,
+  writeBootMarker,
+} from './checkpoints.js';
 import type { KvConfig, KvLimits } from './config.js';
 import { OptimisticTransaction, type StoreSnapshot } from './optimistic-transaction.js';
 import type { WriteOverlay } from './overlay.js';
 import { findConflict, type ReadRecord, type ReadSet, type StoredReader } from './read-set.js';
 import { KvStoreBase } from './store-base.js';
 import type { KeyValue, Transaction } from './types.js';
+import {
+  decodePosition,
+  encodePosition,
+  INITIAL_POSITION,
+  WriteAheadLog,
+  type WalPosition,
+} from './wal.js';
+import { decodeOps, WalRecordBuilder, type WalOp } from './wal-record.js';
 
 /**
  * Every user key is stored behind one tag byte: LMDB rejects empty keys and FoundationDB allows
  * them, and the rest of the tag space stays free for the engine's own records.
  */
 const USER_TAG = Buffer.from([0x75]); // 'u'
+
+/** Where the write-ahead log ends, written in the same LMDB transaction as the record. */
+const WAL_POSITION_KEY = Buffer.from('wal-position'); // 'w' sorts outside the user space
+
+/** Bounds on one group commit: commits and bytes of their writes. */
+const MAX_BATCH_COMMITS = 256;
+const MAX_BATCH_WRITE_BYTES = 16 << 20;
 
 /** LMDB's key limit for lmdb-js's default 4 KiB pages, less our tag byte. */
 const LMDB_MAX_KEY_BYTES = 1978 - USER_TAG.length;
@@ -87,34 +113,89 @@ function describeConflict(record: ReadRecord): string {
     : `range [${hex(record.begin)}, ${hex(record.end)})`;
 }
 
+export interface LmdbOpenOptions {
+  /** The boot this process runs in; tests pass another to act out a reboot. */
+  bootId?: string;
+}
+
+interface PendingCommit {
+  readSet: ReadSet;
+  writes: WriteOverlay;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 export class LmdbKvStore extends KvStoreBase {
   readonly engine = 'embedded' as const;
   readonly limits: KvLimits;
   readonly engineMaxKeyBytes = LMDB_MAX_KEY_BYTES;
   private readonly db: RootDatabase<Buffer, Buffer>;
+  private readonly wal: WriteAheadLog;
   private readonly open = new Set<OptimisticTransaction>();
   private readonly sweeper: NodeJS.Timeout;
+  private pending: PendingCommit[] = [];
+  private batchScheduled = false;
+  private logBytesSinceCheckpoint = 0;
+  private checkpointEveryBytes: number;
+  private checkpointing: Promise<void> | undefined;
+  private checkpointSeq = 0;
 
-  constructor(config: KvConfig) {
+  /**
+   * Opens the store at `config.path`. The first process of a boot rebuilds LMDB from the newest
+   * checkpoint and the log (or, on a store without one, takes the first checkpoint).
+   */
+  static async open(config: KvConfig, options: LmdbOpenOptions = {}): Promise<LmdbKvStore> {
+    const dir = config.path;
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw cannotOpen(dir, err);
+    }
+    const bootId = options.bootId ?? currentBootId();
+    if (readBootMarker(dir) === bootId) return new LmdbKvStore(config);
+    const release = await acquireRecoveryLock(dir, bootId);
+    if (release === undefined) return new LmdbKvStore(config);
+    try {
+      const restored = restoreNewestCheckpoint(dir);
+      const store = new LmdbKvStore(config);
+      try {
+        // A store without a checkpoint is new, or was written with an fsync per commit.
+        if (restored === undefined) await store.checkpoint();
+        writeBootMarker(dir, bootId);
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+      return store;
+    } finally {
+      release();
+    }
+  }
+
+  private constructor(config: KvConfig) {
     super(config);
     this.limits = config.limits;
+    this.checkpointEveryBytes = config.checkpointEveryBytes;
     try {
-      mkdirSync(config.path, { recursive: true });
       this.db = open<Buffer, Buffer>({
         path: config.path,
         keyEncoding: 'binary',
         encoding: 'binary',
-        // Durable commits: the commit promise resolves after LMDB's fdatasync. Never noSync, and
-        // no overlappingSync (which acknowledges before the flush).
+        // Durability comes from the write-ahead log; LMDB's own flushes would double the cost of
+        // every commit. overlappingSync cannot be combined with noSync.
+        noSync: true,
         overlappingSync: false,
-        noSync: false,
         maxReaders: MAX_READERS,
       });
     } catch (err) {
-      throw new ThreeFsError(
-        'FAILED_PRECONDITION',
-        `cannot open the embedded KV store at ${config.path}: ${(err as Error).message}`,
-      );
+      throw cannotOpen(config.path, err);
+    }
+    this.wal = new WriteAheadLog(path.join(config.path, 'wal'), config.walSegmentBytes);
+    try {
+      this.wal.syncThrough(this.replayLog());
+    } catch (err) {
+      void this.db.close();
+      throw cannotOpen(config.path, err);
     }
     // A transaction the caller forgot still pins an LMDB snapshot (blocking page reuse): end it
     // once it is past its age limit, when it could no longer commit anyway.
@@ -125,11 +206,30 @@ export class LmdbKvStore extends KvStoreBase {
 
   /**
    * LMDB's id of the last committed write transaction, across all processes on the store. Each
-   * LMDB commit is one fdatasync, so its growth against our commits measures group commit.
+   * group commit is one LMDB transaction, so its growth against our commits measures grouping.
    */
   lastCommitId(): number {
     this.checkOpen();
     return (this.db.getStats() as { lastTxnId: number }).lastTxnId;
+  }
+
+  /** The log's end as committed in LMDB (its lsn counts group commits since the store began). */
+  logPosition(): WalPosition {
+    this.checkOpen();
+    return this.readPosition();
+  }
+
+  /**
+   * Writes a restore point: an LMDB snapshot copy, fsynced, named by the log position it covers;
+   * log segments it covers are then deleted. Runs on its own once the log has grown by
+   * `checkpointEveryBytes` (or a quarter of the data file, if larger) since the last one.
+   */
+  checkpoint(): Promise<void> {
+    this.checkOpen();
+    this.checkpointing ??= this.writeCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
   }
 
   protected openTransaction(finish: () => void): Transaction {
@@ -154,11 +254,46 @@ export class LmdbKvStore extends KvStoreBase {
     this.closed = true;
     clearInterval(this.sweeper);
     for (const tx of [...this.open]) tx.abort();
+    const unsent = this.pending.splice(0);
+    for (const c of unsent) c.reject(closedError());
+    await this.checkpointing?.catch(() => undefined);
+    await this.wal.close();
     await this.db.close();
   }
 
   private expireOld(now: number): void {
     for (const tx of [...this.open]) tx.expireIfOlder(now);
+  }
+
+  private readPosition(readTxn?: LmdbReadTxn): WalPosition {
+    const stored = (db: RootDatabase<Buffer, Buffer>) =>
+      readTxn === undefined
+        ? db.getBinary(WAL_POSITION_KEY)
+        : (db.getBinary as (key: Buffer, options: unknown) => Buffer | undefined)(
+            WAL_POSITION_KEY,
+            { transaction: readTxn },
+          );
+    const bytes = stored(this.db);
+    return bytes === undefined ? INITIAL_POSITION : decodePosition(bytes);
+  }
+
+  /**
+   * Applies the log's records after the position LMDB holds: after a rebuild from a checkpoint
+   * all records since it, otherwise at most the one record of a writer killed between writing it
+   * and committing LMDB (its commit had not been acknowledged; like FoundationDB's
+   * commit_unknown_result, it may take effect).
+   */
+  private replayLog(): WalPosition {
+    return this.db.transactionSync(() => {
+      const start = this.readPosition();
+      let at = start;
+      for (const record of this.wal.recordsAfter(start)) {
+        for (const op of decodeOps(record.payload)) applyOp(this.db, op);
+        at = record.next;
+      }
+      if (at !== start) this.db.putSync(WAL_POSITION_KEY, encodePosition(at));
+      return at;
+    }) as WalPosition;
   }
 
   private openSnapshot(): StoreSnapshot {
@@ -167,6 +302,8 @@ export class LmdbKvStore extends KvStoreBase {
     let released = false;
     const db = this.db;
     const getOptions = { transaction: readTxn };
+    const seen = this.readPosition(readTxn);
+    const wal = this.wal;
     return {
       get(key) {
         if (released) throw new ThreeFsError('INTERNAL', 'read from a released LMDB snapshot');
@@ -179,6 +316,9 @@ export class LmdbKvStore extends KvStoreBase {
         if (released) throw new ThreeFsError('INTERNAL', 'scan of a released LMDB snapshot');
         return scanRows(db, readTxn, begin, end, reverse);
       },
+      // Commits are visible before their log record is synced: a reader must not answer with
+      // state a crash could still take back.
+      durable: () => wal.durable(seen.lsn, seen.segment),
       release() {
         if (released) return;
         released = true;
@@ -187,69 +327,185 @@ export class LmdbKvStore extends KvStoreBase {
     };
   }
 
-  private async commitWrites(readSet: ReadSet, writes: WriteOverlay): Promise<void> {
+  private commitWrites(readSet: ReadSet, writes: WriteOverlay): Promise<void> {
     this.checkOpen();
+    this.wal.checkHealthy();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ readSet, writes, resolve, reject });
+      this.scheduleBatch();
+    });
+  }
+
+  private scheduleBatch(): void {
+    if (this.batchScheduled || this.pending.length === 0) return;
+    this.batchScheduled = true;
+    setImmediate(() => {
+      this.batchScheduled = false;
+      this.runBatch();
+      this.scheduleBatch();
+    });
+  }
+
+  /** One group commit: validate and apply each queued commit, log them, then wait for the sync. */
+  private runBatch(): void {
+    let bytes = 0;
+    let count = 0;
+    while (
+      count < this.pending.length &&
+      count < MAX_BATCH_COMMITS &&
+      (count === 0 ||
+        bytes + (this.pending[count] as PendingCommit).writes.bytes <= MAX_BATCH_WRITE_BYTES)
+    ) {
+      bytes += (this.pending[count] as PendingCommit).writes.bytes;
+      count++;
+    }
+    const batch = this.pending.splice(0, count);
+    if (this.closed) {
+      for (const c of batch) c.reject(closedError());
+      return;
+    }
     const db = this.db;
-    // Inside a write transaction lmdb-js reads through it, so these see the latest commit,
-    // including earlier transactions of the same batch.
+    // Inside the write transaction lmdb-js reads through it, so these see the latest commit,
+    // including earlier commits of the same batch.
     const current: StoredReader = {
       get: (key) => db.getBinary(tagged(key)),
       scan: (begin, end) => scanRows(db, undefined, begin, end, false),
     };
-    let conflict: ReadRecord | undefined;
-    let applied = false;
+    const conflicts: Array<ReadRecord | undefined> = [];
+    let logged: { next: WalPosition; at: { segment: number; offset: number } } | undefined;
+    let recordBytes = 0;
     try {
-      // The callback must stay synchronous: lmdb-js keeps its write transaction as the reader of
-      // every read in this process while a callback runs, so awaiting inside it would let other
-      // transactions' snapshot reads see uncommitted state.
-      await db.childTransaction(() => {
-        conflict = findConflict(readSet, current);
-        if (conflict !== undefined) return ABORT;
-        applyWrites(db, writes);
-        applied = true;
+      db.transactionSync(() => {
+        const record = new WalRecordBuilder();
+        for (const c of batch) {
+          const conflict = findConflict(c.readSet, current);
+          conflicts.push(conflict);
+          if (conflict === undefined) applyWrites(db, c.writes, record);
+        }
+        if (record.isEmpty) return ABORT;
+        // Last: if anything after the append fails, the catch below takes the record back.
+        logged = this.wal.append(this.readPosition(), record);
+        db.putSync(WAL_POSITION_KEY, encodePosition(logged.next));
+        recordBytes = record.payloadBytes;
         return undefined;
       });
     } catch (err) {
-      if (err instanceof ThreeFsError) throw err; // an invariant broke inside the callback
-      throw new ThreeFsError('UNAVAILABLE', `embedded KV commit failed: ${(err as Error).message}`);
+      // The LMDB transaction failed (nothing of it applies): take its record back if written.
+      if (logged !== undefined) {
+        try {
+          this.wal.invalidate(logged.at);
+        } catch {
+          // The log is unusable; checkHealthy will not know, but the next append will fail too.
+        }
+      }
+      const failure =
+        err instanceof ThreeFsError
+          ? err
+          : new ThreeFsError('UNAVAILABLE', `embedded KV commit failed: ${(err as Error).message}`);
+      for (const c of batch) c.reject(failure);
+      return;
     }
-    if (conflict !== undefined) {
-      throw new ThreeFsError(
-        'TXN_CONFLICT',
-        `transaction conflict: ${describeConflict(conflict)} changed since it was read`,
-      );
+    const durable =
+      logged === undefined ? undefined : this.wal.durable(logged.next.lsn, logged.next.segment);
+    batch.forEach((c, i) => {
+      const conflict = conflicts[i];
+      if (conflict !== undefined) {
+        c.reject(
+          new ThreeFsError(
+            'TXN_CONFLICT',
+            `transaction conflict: ${describeConflict(conflict)} changed since it was read`,
+          ),
+        );
+      } else if (durable === undefined) c.resolve();
+      else durable.then(c.resolve, c.reject);
+    });
+    this.logBytesSinceCheckpoint += recordBytes;
+    if (this.logBytesSinceCheckpoint >= this.checkpointEveryBytes) {
+      this.checkpoint().catch(() => undefined); // retried at the next threshold crossing
     }
-    if (!applied) throw new ThreeFsError('INTERNAL', 'LMDB commit ran no transaction callback');
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    const dir = this.config.path;
+    const covered = this.readPosition().lsn; // the copy's snapshot is taken after this
+    // LMDB copies an environment into a directory, as data.mdb.
+    const tmp = path.join(dir, `checkpoint.tmp-${process.pid}-${this.checkpointSeq++}`);
+    const bytesBefore = this.logBytesSinceCheckpoint;
+    mkdirSync(tmp);
+    try {
+      await this.db.backup(tmp, false);
+      publishCheckpoint(dir, path.join(tmp, 'data.mdb'), covered);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    this.wal.removeThrough(listCheckpoints(dir).at(-1) ?? covered);
+    this.logBytesSinceCheckpoint -= bytesBefore;
+    // Copying costs the data file's size: keep that at most a quarter of the log written.
+    const dataBytes = statSync(path.join(dir, 'data.mdb')).size;
+    this.checkpointEveryBytes = Math.max(this.config.checkpointEveryBytes, dataBytes / 4);
   }
 }
 
-/** Applies a transaction's writes inside the current LMDB write transaction. */
-function applyWrites(db: RootDatabase<Buffer, Buffer>, writes: WriteOverlay): void {
+function closedError(): ThreeFsError {
+  return new ThreeFsError('UNAVAILABLE', 'the embedded KV store is closed');
+}
+
+function cannotOpen(dir: string, err: unknown): ThreeFsError {
+  return new ThreeFsError(
+    'FAILED_PRECONDITION',
+    `cannot open the embedded KV store at ${dir}: ${(err as Error).message}`,
+  );
+}
+
+/** Applies a transaction's writes inside the current LMDB write transaction, logging each. */
+function applyWrites(
+  db: RootDatabase<Buffer, Buffer>,
+  writes: WriteOverlay,
+  record: WalRecordBuilder,
+): void {
   for (const range of writes.clearedRanges()) {
-    for (;;) {
-      const keys: Buffer[] = [];
-      const found = db.getKeys({
-        start: tagged(range.begin),
-        end: tagged(range.end),
-        limit: CLEAR_RANGE_BATCH,
-      }) as Iterable<Buffer>;
-      for (const key of found) keys.push(key);
-      for (const key of keys) db.removeSync(key);
-      if (keys.length < CLEAR_RANGE_BATCH) break;
-    }
+    const op: WalOp = { kind: 'clearRange', begin: range.begin, end: range.end };
+    applyOp(db, op);
+    record.push(op);
   }
   for (const { key, mutation } of writes.sortedPoints()) {
-    const storedKey = tagged(key);
+    let op: WalOp;
     switch (mutation.kind) {
       case 'set':
-        db.putSync(storedKey, mutation.value);
+        op = { kind: 'set', key, value: mutation.value };
         break;
       case 'clear':
-        db.removeSync(storedKey);
+        op = { kind: 'clear', key };
         break;
       case 'add':
-        db.putSync(storedKey, applyAdd(db.getBinary(storedKey), mutation.delta));
+        op = { kind: 'set', key, value: applyAdd(db.getBinary(tagged(key)), mutation.delta) };
         break;
     }
+    applyOp(db, op);
+    record.push(op);
+  }
+}
+
+/** One logged mutation on user keys, applied inside the current LMDB write transaction. */
+function applyOp(db: RootDatabase<Buffer, Buffer>, op: WalOp): void {
+  switch (op.kind) {
+    case 'set':
+      db.putSync(tagged(op.key), op.value);
+      return;
+    case 'clear':
+      db.removeSync(tagged(op.key));
+      return;
+    case 'clearRange':
+      for (;;) {
+        const keys: Buffer[] = [];
+        const found = db.getKeys({
+          start: tagged(op.begin),
+          end: tagged(op.end),
+          limit: CLEAR_RANGE_BATCH,
+        }) as Iterable<Buffer>;
+        for (const key of found) keys.push(key);
+        for (const key of keys) db.removeSync(key);
+        if (keys.length < CLEAR_RANGE_BATCH) return;
+      }
   }
 }

@@ -7,7 +7,7 @@ import type { KvStore } from './types.js';
 export async function openKvStore(config: KvConfig): Promise<KvStore> {
   switch (config.engine) {
     case 'embedded':
-      return new LmdbKvStore(config);
+      return LmdbKvStore.open(config);
     case 'fdb': {
       const { FdbKvStore } = await import('./fdb.js');
       return FdbKvStore.open(config);

@@ -18,6 +18,11 @@ export interface StoreSnapshot {
   get(key: Buffer): Buffer | undefined;
   /** Rows of [begin, end) in scan order: descending when `reverse`. */
   scan(begin: Buffer, end: Buffer, reverse: boolean): Iterator<KeyValue>;
+  /**
+   * Resolves once everything this snapshot shows is durable (a store may show commits before they
+   * are on disk); undefined when it already is.
+   */
+  durable(): Promise<void> | undefined;
   release(): void;
 }
 
@@ -111,10 +116,13 @@ export class OptimisticTransaction implements Transaction {
     if (this.state === 'committed') return; // run() commits after a fn that already did
     this.checkUsable();
     this.state = 'committing';
+    const view = this.view;
     this.releaseView();
     try {
-      // A read-only transaction is serializable at its snapshot: nothing to check or write.
+      // A read-only transaction is serializable at its snapshot: nothing to check or write, but
+      // what it read must be on disk before its caller acts on it.
       if (!this.overlay.isEmpty) await this.store.commit(this.readSet, this.overlay);
+      else await view?.durable();
       this.state = 'committed';
     } catch (err) {
       this.state = 'aborted';

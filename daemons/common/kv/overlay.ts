@@ -32,12 +32,19 @@ export class WriteOverlay {
   /** Disjoint, non-adjacent, sorted ranges. */
   private readonly cleared: KeyRange[] = [];
   private sorted: PointWrite[] | undefined;
+  private charged = 0;
+
+  /** At least the bytes of keys and values written (overwrites count again): bounds batches. */
+  get bytes(): number {
+    return this.charged;
+  }
 
   get isEmpty(): boolean {
     return this.points.size === 0 && this.cleared.length === 0;
   }
 
   set(key: Buffer, value: Buffer): void {
+    this.charged += value.length;
     this.put(key, { kind: 'set', value });
   }
 
@@ -61,6 +68,7 @@ export class WriteOverlay {
 
   clearRange(begin: Buffer, end: Buffer): void {
     if (compareKeys(begin, end) >= 0) return;
+    this.charged += begin.length + end.length;
     for (const [name, write] of this.points) {
       if (compareKeys(write.key, begin) >= 0 && compareKeys(write.key, end) < 0) {
         this.points.delete(name);
@@ -141,6 +149,7 @@ export class WriteOverlay {
   }
 
   private put(key: Buffer, mutation: Mutation): void {
+    this.charged += key.length + (mutation.kind === 'add' ? 8 : 0);
     const name = mapKey(key);
     const existing = this.points.get(name);
     if (existing !== undefined) {
