@@ -77,7 +77,7 @@ const inodeKey = (id: number) => encodeKey('INOD', id);
 
 /** One worker: `concurrency` loops of the workload until the time or count bound. */
 async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
-  const store = new LmdbKvStore(kvConfig({ path: spec.dir, maxRetries: 1_000 }));
+  const store = await LmdbKvStore.open(kvConfig({ path: spec.dir, maxRetries: 1_000 }));
   let issued = 0;
   let conflicts = 0;
   const started = performance.now();
@@ -241,7 +241,7 @@ export async function run(): Promise<KvBenchResults> {
     const disk = measureDiskFsync(dir);
     const storeDir = path.join(dir, 'store');
     // Inodes for the stat workload.
-    const setup = new LmdbKvStore(kvConfig({ path: storeDir }));
+    const setup = await LmdbKvStore.open(kvConfig({ path: storeDir }));
     for (let first = 0; first < STAT_INODES; first += 1_000) {
       await setup.run(async (tx) => {
         for (let id = first; id < first + 1_000; id++) tx.set(inodeKey(id), INODE_VALUE);

@@ -1,13 +1,14 @@
 // The machine's own limits for the metadata benchmark, measured in the same run so meta's figures
 // can be read as ratios: (1) the RPC floor, Core.echo round trips to the same meta process with the
 // same number of sequential clients (a stat can never beat it); (2) the durable-commit ceiling,
-// bare LMDB with the KV store's own sync options and N sequential committers each writing five
-// random keys per transaction (a create can never beat it); (3) the disk's fdatasync rate. Every
-// loop is bounded by a count and a time.
+// the embedded KV store itself (its write-ahead log group commit) with N sequential committers
+// each writing five random keys per transaction, in this process (a create can never beat it);
+// (3) the disk's fdatasync rate. Every loop is bounded by a count and a time.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { open } from 'lmdb';
+import { kvConfig } from '../daemons/common/kv/config.js';
+import { LmdbKvStore } from '../daemons/common/kv/lmdb-store.js';
 import { CoreService, RpcClient } from '../daemons/common/rpc/index.js';
 import { quietLog } from '../test/helpers/cluster.js';
 
@@ -56,42 +57,34 @@ export async function rpcEchoFloor(
 
 export interface CommitCeiling {
   txnPerSec: number;
-  /** LMDB commits (one fdatasync each) per second. */
+  /** Group commits (LMDB transactions, one log fdatasync each at most) per second. */
   commitsPerSec: number;
 }
 
 /**
- * Durable transactions per second with `committers` sequential committers on bare LMDB, opened
- * as the embedded KV store opens it (overlappingSync off, no noSync): commits queued while one
- * is syncing share the next one.
+ * Durable transactions per second of the embedded KV store with `committers` sequential
+ * committers: commits queued while one batch syncs share the next.
  */
-export async function lmdbCommitCeiling(
+export async function kvCommitCeiling(
   dir: string,
   committers: number,
   txns: number,
 ): Promise<CommitCeiling> {
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const db = open<Buffer, Buffer>({
-    path: dir,
-    keyEncoding: 'binary',
-    encoding: 'binary',
-    overlappingSync: false,
-    noSync: false,
-  });
+  const store = await LmdbKvStore.open(kvConfig({ path: dir }));
   try {
-    const before = (db.getStats() as { lastTxnId: number }).lastTxnId;
+    const before = store.lastCommitId();
     const t0 = performance.now();
     const txnPerSec = await rate(committers, txns, 20_000, () =>
-      db.childTransaction(() => {
-        for (let k = 0; k < 5; k++) db.putSync(randomBytes(16), randomBytes(120));
+      store.run(async (tx) => {
+        for (let k = 0; k < 5; k++) tx.set(randomBytes(16), randomBytes(120));
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
-    const commits = (db.getStats() as { lastTxnId: number }).lastTxnId - before;
+    const commits = store.lastCommitId() - before;
     return { txnPerSec, commitsPerSec: Math.round(commits / seconds) };
   } finally {
-    await db.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,18 +1,19 @@
 // Metadata benchmark: create, stat, readdir and unlink of BENCH_FILES (20,000) files in one
 // directory and spread over 100 directories, through the RPC to a real meta process (embedded KV,
-// every acknowledged create durable: LMDB group commit with fdatasync), with 1 and 4 concurrent
-// clients; printed beside the same workload on the local disk's own file system in the same run,
-// and beside the machine's limits for it (bench/meta-limits.ts): the RPC echo floor with the same
-// clients (bounds stat), the bare-LMDB durable-commit ceiling with as many committers (bounds
-// create and unlink) and the disk's fdatasync rate. `node dist/bench/meta.js`; results in
-// bench/results/meta.json.
+// every acknowledged create durable: group commit through the KV store's write-ahead log), with 1
+// and 4 concurrent clients on one meta server, and 4 clients over two meta servers on the same
+// store (meta servers are stateless; one per core here); printed beside the same workload on the
+// local disk's own file system in the same run, and beside the machine's limits for it
+// (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
+// own durable-commit ceiling with as many committers (bounds create and unlink) and the disk's
+// fdatasync rate. `node dist/bench/meta.js`; results in bench/results/meta.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MetaClient } from '../daemons/client/meta-client.js';
 import { quietLog } from '../test/helpers/cluster.js';
 import { MetaTestCluster } from '../test/meta/meta-cluster.js';
-import { diskFdatasyncRate, lmdbCommitCeiling, rpcEchoFloor } from './meta-limits.js';
+import { diskFdatasyncRate, kvCommitCeiling, rpcEchoFloor } from './meta-limits.js';
 
 const FILES = Number(process.env.BENCH_FILES ?? 20_000);
 const DIRS = 100;
@@ -21,14 +22,16 @@ const DIRS = 100;
 interface Limits {
   clients: number;
   rpcEchoPerSec: number;
-  lmdbDurableTxnPerSec: number;
-  lmdbCommitsPerSec: number;
+  kvDurableTxnPerSec: number;
+  kvGroupCommitsPerSec: number;
 }
 
 interface Row {
   target: 'meta-rpc' | 'local-fs';
   layout: '1 dir' | '100 dirs';
   clients: number;
+  /** Meta server processes the clients are spread over (local-fs rows: 0). */
+  servers: number;
   createPerSec: number;
   statPerSec: number;
   readdirEntriesPerSec: number;
@@ -56,7 +59,7 @@ async function metaRun(
   metas: MetaClient[],
   base: string,
   spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients'>> {
+): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>> {
   const c0 = metas[0]!;
   await c0.call('mkdirs', { at: { path: base } });
   const dirIds: number[] = [];
@@ -95,7 +98,7 @@ async function localRun(
   root: string,
   clients: number,
   spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients'>> {
+): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>> {
   await rm(root, { recursive: true, force: true });
   const dirs = spread ? DIRS : 1;
   for (let d = 0; d < dirs; d++) await mkdir(path.join(root, `d${d}`), { recursive: true });
@@ -115,48 +118,66 @@ async function localRun(
 export async function run(): Promise<Row[]> {
   const cluster = new MetaTestCluster('bench-meta');
   await cluster.start();
-  const proc = await cluster.startProcess(31);
-  const address = proc.ready.address as string;
+  const addresses = [
+    (await cluster.startProcess(31)).ready.address as string,
+    (await cluster.startProcess(32)).ready.address as string,
+  ];
   const rows: Row[] = [];
   const limits: Limits[] = [];
   let fdatasyncPerSec = 0;
   try {
     fdatasyncPerSec = diskFdatasyncRate(path.join(cluster.base.dir, 'fsync-probe'));
-    for (const clients of [1, 4]) {
+    for (const [clients, servers] of [
+      [1, 1],
+      [4, 1],
+      [4, 2],
+    ] as const) {
       const metas = Array.from(
         { length: clients },
-        () =>
+        (_, c) =>
           new MetaClient({
             clusterId: 'bench-meta',
-            addresses: [address],
+            addresses: [addresses[c % servers] as string],
             user: { uid: 0, gid: 0 },
             log: quietLog,
           }),
       );
       for (const spread of [false, true]) {
         const layout = spread ? '100 dirs' : '1 dir';
-        const meta = await metaRun(metas, `/b-${clients}-${spread ? 'spread' : 'one'}`, spread);
-        rows.push({ target: 'meta-rpc', layout, clients, ...meta });
+        const base = `/b-${clients}-${servers}-${spread ? 'spread' : 'one'}`;
+        const meta = await metaRun(metas, base, spread);
+        rows.push({ target: 'meta-rpc', layout, clients, servers, ...meta });
         const local = await localRun(
-          path.join(cluster.base.dir, `local-${clients}-${spread}`),
+          path.join(cluster.base.dir, `local-${clients}-${servers}-${spread}`),
           clients,
           spread,
         );
-        rows.push({ target: 'local-fs', layout, clients, ...local });
-        console.log(`${layout}, ${clients} client(s): meta`, meta, 'local', local);
+        rows.push({ target: 'local-fs', layout, clients, servers: 0, ...local });
+        console.log(
+          `${layout}, ${clients} client(s), ${servers} server(s): meta`,
+          meta,
+          'local',
+          local,
+        );
       }
       await Promise.all(metas.map((m) => m.close()));
-      const rpcEchoPerSec = await rpcEchoFloor(address, 'bench-meta', clients, FILES);
-      const ceiling = await lmdbCommitCeiling(
-        path.join(cluster.base.dir, `lmdb-ceiling-${clients}`),
+      if (servers > 1) continue; // the limits below are per client count
+      const rpcEchoPerSec = await rpcEchoFloor(
+        addresses[0] as string,
+        'bench-meta',
+        clients,
+        FILES,
+      );
+      const ceiling = await kvCommitCeiling(
+        path.join(cluster.base.dir, `kv-ceiling-${clients}`),
         clients,
         Math.min(FILES, 5_000),
       );
       limits.push({
         clients,
         rpcEchoPerSec,
-        lmdbDurableTxnPerSec: ceiling.txnPerSec,
-        lmdbCommitsPerSec: ceiling.commitsPerSec,
+        kvDurableTxnPerSec: ceiling.txnPerSec,
+        kvGroupCommitsPerSec: ceiling.commitsPerSec,
       });
     }
   } finally {
@@ -165,23 +186,23 @@ export async function run(): Promise<Row[]> {
   console.log('\nops/s (meta over RPC | local file system | ratio meta/local)');
   const metaRows = rows.filter((r) => r.target === 'meta-rpc');
   for (const m of metaRows) {
-    const l = rows.find(
-      (r) => r.target === 'local-fs' && r.layout === m.layout && r.clients === m.clients,
-    )!;
-    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients'>) =>
+    const l = rows[rows.indexOf(m) + 1]!; // each meta row is followed by its local-fs row
+    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>) =>
       `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
     console.log(
-      `${m.layout.padEnd(8)} ${m.clients}c  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
+      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
     );
   }
   console.log(`\nmachine limits in this run (disk: ${fdatasyncPerSec} fdatasync/s, 4 KiB):`);
   for (const l of limits) {
     const best = (k: 'createPerSec' | 'statPerSec') =>
-      Math.max(...metaRows.filter((m) => m.clients === l.clients).map((m) => m[k]));
+      Math.max(
+        ...metaRows.filter((m) => m.clients === l.clients && m.servers === 1).map((m) => m[k]),
+      );
     console.log(
-      `${l.clients}c  RPC echo ${l.rpcEchoPerSec}/s (best stat/echo ${(best('statPerSec') / l.rpcEchoPerSec).toFixed(3)})` +
-        `  bare LMDB durable txns ${l.lmdbDurableTxnPerSec}/s in ${l.lmdbCommitsPerSec} commits/s` +
-        ` (best create/LMDB ${(best('createPerSec') / l.lmdbDurableTxnPerSec).toFixed(3)})`,
+      `${l.clients}c  RPC echo ${l.rpcEchoPerSec}/s (best 1-server stat/echo ${(best('statPerSec') / l.rpcEchoPerSec).toFixed(3)})` +
+        `  KV durable txns ${l.kvDurableTxnPerSec}/s in ${l.kvGroupCommitsPerSec} group commits/s` +
+        ` (best 1-server create/KV ${(best('createPerSec') / l.kvDurableTxnPerSec).toFixed(3)})`,
     );
   }
   mkdirSync('bench/results', { recursive: true });
