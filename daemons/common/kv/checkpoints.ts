@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -86,6 +87,22 @@ export function restoreNewestCheckpoint(dir: string): number | undefined {
   renameSync(tmp, path.join(dir, DATA_FILE));
   syncDirectory(dir);
   return newest;
+}
+
+/**
+ * Deletes what processes of earlier boots left half-made (checkpoint copies, restore copies, log
+ * segments being zero-filled). Only under the recovery lock, when no process of this boot runs.
+ */
+export function removeLeftovers(dir: string, logDir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (/^checkpoint\.tmp-|^data\.mdb\.restore-/.test(name)) {
+      rmSync(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
+  if (!existsSync(logDir)) return;
+  for (const name of readdirSync(logDir)) {
+    if (/\.tmp-\d+$/.test(name)) rmSync(path.join(logDir, name), { force: true });
+  }
 }
 
 /**

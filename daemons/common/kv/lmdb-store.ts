@@ -16,6 +16,7 @@ import {
   listCheckpoints,
   publishCheckpoint,
   readBootMarker,
+  removeLeftovers,
   restoreNewestCheckpoint,
   writeBootMarker,
 } from './checkpoints.js';
@@ -42,6 +43,8 @@ const USER_TAG = Buffer.from([0x75]); // 'u'
 
 /** Where the write-ahead log ends, written in the same LMDB transaction as the record. */
 const WAL_POSITION_KEY = Buffer.from('wal-position'); // 'w' sorts outside the user space
+
+const WAL_DIR = 'wal';
 
 /** Bounds on one group commit: commits and bytes of their writes. */
 const MAX_BATCH_COMMITS = 256;
@@ -156,6 +159,7 @@ export class LmdbKvStore extends KvStoreBase {
     const release = await acquireRecoveryLock(dir, bootId);
     if (release === undefined) return new LmdbKvStore(config);
     try {
+      removeLeftovers(dir, path.join(dir, WAL_DIR));
       const restored = restoreNewestCheckpoint(dir);
       const store = new LmdbKvStore(config);
       try {
@@ -190,7 +194,7 @@ export class LmdbKvStore extends KvStoreBase {
     } catch (err) {
       throw cannotOpen(config.path, err);
     }
-    this.wal = new WriteAheadLog(path.join(config.path, 'wal'), config.walSegmentBytes);
+    this.wal = new WriteAheadLog(path.join(config.path, WAL_DIR), config.walSegmentBytes);
     try {
       this.wal.syncThrough(this.replayLog());
     } catch (err) {
@@ -302,8 +306,8 @@ export class LmdbKvStore extends KvStoreBase {
     let released = false;
     const db = this.db;
     const getOptions = { transaction: readTxn };
-    const seen = this.readPosition(readTxn);
     const wal = this.wal;
+    const position = () => this.readPosition(readTxn);
     return {
       get(key) {
         if (released) throw new ThreeFsError('INTERNAL', 'read from a released LMDB snapshot');
@@ -318,7 +322,11 @@ export class LmdbKvStore extends KvStoreBase {
       },
       // Commits are visible before their log record is synced: a reader must not answer with
       // state a crash could still take back.
-      durable: () => wal.durable(seen.lsn, seen.segment),
+      durable() {
+        if (released) throw new ThreeFsError('INTERNAL', 'durable() of a released LMDB snapshot');
+        const seen = position();
+        return wal.durable(seen.lsn, seen.segment);
+      },
       release() {
         if (released) return;
         released = true;
@@ -339,11 +347,15 @@ export class LmdbKvStore extends KvStoreBase {
   private scheduleBatch(): void {
     if (this.batchScheduled || this.pending.length === 0) return;
     this.batchScheduled = true;
-    setImmediate(() => {
-      this.batchScheduled = false;
-      this.runBatch();
-      this.scheduleBatch();
-    });
+    // While the log syncs, commits keep queueing: they would wait for the next sync anyway, and
+    // applying them together costs one LMDB transaction and one record instead of one each.
+    this.wal.whenIdle(() =>
+      setImmediate(() => {
+        this.batchScheduled = false;
+        this.runBatch();
+        this.scheduleBatch();
+      }),
+    );
   }
 
   /** One group commit: validate and apply each queued commit, log them, then wait for the sync. */

@@ -116,13 +116,13 @@ export class OptimisticTransaction implements Transaction {
     if (this.state === 'committed') return; // run() commits after a fn that already did
     this.checkUsable();
     this.state = 'committing';
-    const view = this.view;
+    // A read-only transaction is serializable at its snapshot: nothing to check or write, but
+    // what it read must be on disk before its caller acts on it.
+    const durable = this.overlay.isEmpty ? this.view?.durable() : undefined;
     this.releaseView();
     try {
-      // A read-only transaction is serializable at its snapshot: nothing to check or write, but
-      // what it read must be on disk before its caller acts on it.
       if (!this.overlay.isEmpty) await this.store.commit(this.readSet, this.overlay);
-      else await view?.durable();
+      else await durable;
       this.state = 'committed';
     } catch (err) {
       this.state = 'aborted';

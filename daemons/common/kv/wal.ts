@@ -91,6 +91,7 @@ export class WriteAheadLog {
   private durableLsn = 0;
   private readonly waiters: Waiter[] = [];
   private syncingSegment: number | undefined;
+  private readonly idleCallbacks: Array<() => void> = [];
   private failure: ThreeFsError | undefined;
 
   constructor(
@@ -165,6 +166,12 @@ export class WriteAheadLog {
     });
   }
 
+  /** Runs `callback` once no sync is in flight: now, or when the current one ends. */
+  whenIdle(callback: () => void): void {
+    if (this.syncingSegment === undefined) callback();
+    else this.idleCallbacks.push(callback);
+  }
+
   /** Deletes segments whose records all have lsn <= `lsn` (a checkpoint holds them). */
   removeThrough(lsn: number): void {
     const segments = this.segments();
@@ -204,6 +211,7 @@ export class WriteAheadLog {
       this.syncingSegment = undefined;
       if (err) {
         this.fail(err);
+        for (const callback of this.idleCallbacks.splice(0)) callback();
         return;
       }
       this.durableLsn = Math.max(this.durableLsn, lsn);
@@ -213,6 +221,7 @@ export class WriteAheadLog {
         else this.waiters[kept++] = w;
       }
       this.waiters.length = kept;
+      for (const callback of this.idleCallbacks.splice(0)) callback();
       this.startSync();
     });
   }

@@ -4,7 +4,7 @@
 // by a new boot id and a destroyed LMDB file), a record whose writer died before LMDB committed
 // it, and a store written before the log existed.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -109,9 +109,17 @@ describe('kv embedded engine', () => {
     const logDir = path.join(config.path, 'wal');
     // The machine crashed: LMDB's file (never fsynced) is garbage; the log and checkpoint are not.
     writeFileSync(path.join(config.path, 'data.mdb'), Buffer.alloc(8_192, 0xee));
+    // Half-made files of the crashed boot: a checkpoint copy and a segment being zero-filled.
+    const leftovers = [
+      path.join(config.path, 'checkpoint.tmp-1-0'),
+      path.join(logDir, '0000000000009999.log.tmp-1'),
+    ];
+    mkdirSync(leftovers[0] as string);
+    writeFileSync(leftovers[1] as string, 'partial');
     const reopened = await LmdbKvStore.open(config, { bootId: 'boot-b' });
     try {
       assert.equal(reopened.logPosition().lsn, 300);
+      for (const leftover of leftovers) assert.ok(!existsSync(leftover), leftover);
       await checkContents(reopened, model, 300n);
       // The log before the checkpoint was deleted; the rest was kept.
       assert.ok(!existsSync(path.join(logDir, '0000000000000001.log')));
