@@ -1,11 +1,13 @@
 // The conformance suite on the embedded engine (LMDB), which is always present.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { kvConfig } from '../../../daemons/common/kv/config.js';
 import { conformanceSuite } from './conformance.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'threefs-kv-conformance-'));
+after(() => rmSync(root, { recursive: true, force: true }));
 let basePath: string | undefined;
 let count = 0;
 

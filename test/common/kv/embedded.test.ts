@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThreeFsError } from '../../../daemons/common/errors.js';
 import { kvConfig } from '../../../daemons/common/kv/config.js';
@@ -19,6 +19,7 @@ import { open as openLmdb } from 'lmdb';
 import type { KvStore } from '../../../daemons/common/kv/types.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'threefs-kv-embedded-'));
+after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 const freshConfig = (input: Parameters<typeof kvConfig>[0] = {}) =>
   kvConfig({ ...input, engine: 'embedded', path: path.join(root, `store-${count++}`) });

@@ -1,10 +1,18 @@
 // The embedded engine's write-ahead log: record encoding and checks, segments, and what a reader
 // of the log accepts (in order, intact, in sequence) and refuses (torn, stale, taken back).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import {
   decodeOps,
   parseHeader,
@@ -22,6 +30,7 @@ import {
 } from '../../../daemons/common/kv/wal.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'threefs-wal-'));
+after(() => rmSync(root, { recursive: true, force: true }));
 let count = 0;
 const freshDir = () => path.join(root, `log-${count++}`);
 
