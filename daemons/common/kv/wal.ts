@@ -7,7 +7,9 @@
 // Segments are files `wal/<first lsn>.log`, zero-filled when created so that writing a record and
 // syncing it never changes the file's size or block map (an in-place fdatasync, the disk's fastest
 // durable write). A record that does not fit starts the next segment; the previous one is synced
-// first, so a durable record implies every earlier record is durable too.
+// first, so a durable record implies every earlier record is durable too. The next segment is
+// zero-filled in the background once the current one is half full, so a rotation is a rename.
+import { open } from 'node:fs/promises';
 import {
   closeSync,
   existsSync,
@@ -20,6 +22,7 @@ import {
   readdirSync,
   readSync,
   renameSync,
+  rmSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -93,6 +96,9 @@ export class WriteAheadLog {
   private syncingSegment: number | undefined;
   private readonly idleCallbacks: Array<() => void> = [];
   private failure: ThreeFsError | undefined;
+  /** A zero-filled file of this process, ready to become the next segment. */
+  private spare: { file: string; bytes: number } | undefined;
+  private preparing: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -139,7 +145,38 @@ export class WriteAheadLog {
       this.createSegment(segment, bytes * SEGMENT_ALIGN);
     }
     writeFully(this.fd(segment), record, offset);
+    if (offset + record.length > this.sizeOf(segment) / 2) void this.prepareSpare();
     return { next: { lsn, segment, offset: offset + record.length }, at: { segment, offset } };
+  }
+
+  /**
+   * Zero-fills a spare segment off the commit path (once; best effort: without one, a rotation
+   * zero-fills inline). Resolves when the spare is ready or the attempt failed.
+   */
+  prepareSpare(): Promise<void> {
+    if (this.spare !== undefined) return Promise.resolve();
+    this.preparing ??= (async () => {
+      const file = path.join(this.dir, `spare.tmp-${process.pid}`);
+      const bytes = Math.ceil(this.segmentBytes / SEGMENT_ALIGN) * SEGMENT_ALIGN;
+      try {
+        const fh = await open(file, 'w');
+        try {
+          const zeros = Buffer.alloc(Math.min(ZERO_FILL_BYTES, bytes));
+          for (let at = 0; at < bytes; at += zeros.length) {
+            await fh.write(zeros, 0, Math.min(zeros.length, bytes - at), at);
+          }
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        this.spare = { file, bytes };
+      } catch {
+        rmSync(file, { force: true });
+      } finally {
+        this.preparing = undefined;
+      }
+    })();
+    return this.preparing;
   }
 
   /** Takes back a record whose LMDB transaction failed after it was written. */
@@ -190,6 +227,9 @@ export class WriteAheadLog {
 
   /** Waits for a sync in flight, then closes every segment. */
   async close(): Promise<void> {
+    await this.preparing;
+    if (this.spare !== undefined) rmSync(this.spare.file, { force: true });
+    this.spare = undefined;
     while (this.syncingSegment !== undefined) await new Promise((r) => setTimeout(r, 1));
     for (const segment of [...this.fds.keys()]) this.closeFd(segment);
   }
@@ -254,6 +294,14 @@ export class WriteAheadLog {
     const final = this.pathOf(segment);
     // A rotation whose transaction never committed may have left the file: reuse it.
     if (existsSync(final) && this.sizeOf(segment) >= bytes) return;
+    this.closeFd(segment);
+    this.sizes.delete(segment);
+    if (this.spare !== undefined && this.spare.bytes >= bytes) {
+      renameSync(this.spare.file, final);
+      this.spare = undefined;
+      syncDirectory(this.dir);
+      return;
+    }
     const tmp = `${final}.tmp-${process.pid}`;
     const fd = openSync(tmp, 'w');
     try {
@@ -265,8 +313,6 @@ export class WriteAheadLog {
     } finally {
       closeSync(fd);
     }
-    this.closeFd(segment);
-    this.sizes.delete(segment);
     renameSync(tmp, final);
     syncDirectory(this.dir);
   }

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import {
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -163,6 +165,29 @@ describe('kv write-ahead log segments', () => {
     await durable;
     assert.equal(wal.durable(11, huge.next.segment), undefined);
     await wal.close();
+  });
+
+  it('zero-fills the next segment in the background and rotates into it by rename', async () => {
+    const dir = freshDir();
+    const wal = new WriteAheadLog(dir, 64 << 10);
+    const spare = path.join(dir, `spare.tmp-${process.pid}`);
+    const positions = appendAll(
+      wal,
+      Array.from({ length: 2 }, (_, i) => [set(`k${i}`, Buffer.alloc(20_000, i))]),
+    );
+    await wal.prepareSpare(); // past half of the first segment: the append started it
+    assert.equal(statSync(spare).size, 64 << 10);
+    const more = appendAll(
+      wal,
+      Array.from({ length: 2 }, (_, i) => [set(`m${i}`, Buffer.alloc(20_000, i))]),
+      positions[1],
+    );
+    assert.ok(!existsSync(spare), 'the spare became the second segment');
+    assert.equal((more[1] as WalPosition).segment, 4); // lsn 4 did not fit and began it
+    assert.equal([...wal.recordsAfter(INITIAL_POSITION)].length, 4);
+    await wal.prepareSpare();
+    await wal.close(); // an unused spare is removed
+    assert.ok(!existsSync(spare));
   });
 
   it('treats a zero-filled or foreign file as an empty log', () => {
