@@ -384,7 +384,7 @@ export class LmdbKvStore extends KvStoreBase {
       scan: (begin, end) => scanRows(db, undefined, begin, end, false),
     };
     const conflicts: Array<ReadRecord | undefined> = [];
-    let logged: { next: WalPosition; at: { segment: number; offset: number } } | undefined;
+    let logged: { next: WalPosition } | undefined;
     let recordBytes = 0;
     try {
       db.transactionSync(() => {
@@ -395,25 +395,26 @@ export class LmdbKvStore extends KvStoreBase {
           if (conflict === undefined) applyWrites(db, c.writes, record);
         }
         if (record.isEmpty) return ABORT;
-        // Last: if anything after the append fails, the catch below takes the record back.
+        // Last, so nothing but LMDB's own commit can fail after the record is written.
         logged = this.wal.append(this.readPosition(), record);
         db.putSync(WAL_POSITION_KEY, encodePosition(logged.next));
         recordBytes = record.payloadBytes;
         return undefined;
       });
     } catch (err) {
-      // The LMDB transaction failed (nothing of it applies): take its record back if written.
-      if (logged !== undefined) {
-        try {
-          this.wal.invalidate(logged.at);
-        } catch {
-          // The log is unusable; checkHealthy will not know, but the next append will fail too.
-        }
-      }
+      // Nothing of the transaction applied. A record already written stays where it is: the
+      // next append, of this process or another, overwrites it (the position did not move), and
+      // it cannot be taken back here without racing that append once LMDB's lock is released.
+      // Until then a reopen would apply it, so its outcome is reported as unknown.
       const failure =
         err instanceof ThreeFsError
           ? err
-          : new ThreeFsError('UNAVAILABLE', `embedded KV commit failed: ${(err as Error).message}`);
+          : new ThreeFsError(
+              'UNAVAILABLE',
+              logged === undefined
+                ? `embedded KV commit failed: ${(err as Error).message}`
+                : `embedded KV commit failed after its log record was written, so it may still take effect (like FoundationDB's commit_unknown_result): ${(err as Error).message}`,
+            );
       for (const c of batch) c.reject(failure);
       return;
     }

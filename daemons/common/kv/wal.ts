@@ -67,12 +67,6 @@ export function decodePosition(bytes: Buffer): WalPosition {
   };
 }
 
-/** Where a record was written, to take it back if its LMDB transaction then fails. */
-export interface WrittenRecord {
-  segment: number;
-  offset: number;
-}
-
 interface Waiter {
   lsn: number;
   segment: number;
@@ -130,7 +124,10 @@ export class WriteAheadLog {
    * Writes the record for `pos.lsn + 1` after `pos`. Runs inside the LMDB write transaction (the
    * lock that orders appends across processes); the caller stores the returned position in it.
    */
-  append(pos: WalPosition, builder: WalRecordBuilder): { next: WalPosition; at: WrittenRecord } {
+  append(
+    pos: WalPosition,
+    builder: WalRecordBuilder,
+  ): { next: WalPosition; at: { segment: number; offset: number } } {
     this.checkHealthy();
     const lsn = pos.lsn + 1;
     const record = builder.encode(lsn);
@@ -177,11 +174,6 @@ export class WriteAheadLog {
       }
     })();
     return this.preparing;
-  }
-
-  /** Takes back a record whose LMDB transaction failed after it was written. */
-  invalidate(at: WrittenRecord): void {
-    writeFully(this.fd(at.segment), Buffer.alloc(RECORD_HEADER_BYTES), at.offset);
   }
 
   /** At open: makes the log durable up to `pos` (a crashed writer may not have synced it). */
@@ -310,6 +302,9 @@ export class WriteAheadLog {
         writeFully(fd, zeros.subarray(0, Math.min(zeros.length, bytes - at)), at);
       }
       fdatasyncSync(fd);
+    } catch (err) {
+      rmSync(tmp, { force: true }); // a full disk: leave nothing half-made behind
+      throw err;
     } finally {
       closeSync(fd);
     }

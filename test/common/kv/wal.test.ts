@@ -1,5 +1,5 @@
 // The embedded engine's write-ahead log: record encoding and checks, segments, and what a reader
-// of the log accepts (in order, intact, in sequence) and refuses (torn, stale, taken back).
+// of the log accepts (in order, intact, in sequence) and refuses (torn, stale, overwritten).
 import assert from 'node:assert/strict';
 import {
   closeSync,
@@ -113,25 +113,28 @@ describe('kv write-ahead log segments', () => {
     assert.equal([...wal.recordsAfter(positions[29] as WalPosition)].length, 20);
   });
 
-  it('stops at a torn record, a stale one and one taken back', () => {
+  it('stops at a torn record, a stale one, and the leftover of a longer one overwritten', () => {
     const dir = freshDir();
     const wal = new WriteAheadLog(dir, 1 << 20);
     const positions = appendAll(wal, [[set('a', '1')], [set('b', '2')], [set('c', '3')]]);
-    // Taken back: the transaction of the third record failed after it was written.
-    const third = wal.append(positions[2] as WalPosition, builderOf([set('d', '4')]));
-    wal.invalidate(third.at);
-    assert.equal([...wal.recordsAfter(INITIAL_POSITION)].length, 3);
+    const end = positions[2] as WalPosition;
+    // A long record whose LMDB transaction failed, then the next append over it, shorter: what
+    // follows the short one is the middle of the long one, never a record.
+    wal.append(end, builderOf([set('long', Buffer.alloc(5_000, 0x11))]));
+    const short = wal.append(end, builderOf([set('d', '4')]));
+    assert.equal([...wal.recordsAfter(INITIAL_POSITION)].length, 4);
+    assert.equal([...wal.recordsAfter(short.next)].length, 0);
     // Torn: half a record after the end.
-    const torn = builderOf([set('e', Buffer.alloc(4_000, 1))]).encode(4);
+    const torn = builderOf([set('e', Buffer.alloc(4_000, 1))]).encode(5);
     const segment = path.join(dir, readdirSync(dir)[0] as string);
     const fd = openSync(segment, 'r+');
-    writeSync(fd, torn, 0, torn.length >> 1, (positions[2] as WalPosition).offset);
+    writeSync(fd, torn, 0, torn.length >> 1, short.next.offset);
     closeSync(fd);
-    assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 3);
+    assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 4);
     // Stale: an intact record whose lsn is not the next one.
     const other = new WriteAheadLog(dir, 1 << 20);
-    other.append({ ...(positions[2] as WalPosition), lsn: 7 }, builderOf([set('f', '6')]));
-    assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 3);
+    other.append({ ...short.next, lsn: 7 }, builderOf([set('f', '6')]));
+    assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 4);
   });
 
   it('starts a new segment when a record does not fit, reads across, and drops covered ones', async () => {
