@@ -302,6 +302,10 @@ export class LmdbKvStore extends KvStoreBase {
 
   private openSnapshot(): StoreSnapshot {
     this.checkOpen();
+    // lmdb-js hands out its current read transaction until a timer renews it, so a snapshot
+    // could predate commits this process has already seen acknowledged (by itself or by another
+    // process): a transaction must start from the latest commit, as FoundationDB's do.
+    this.db.resetReadTxn();
     const readTxn = this.db.useReadTransaction();
     let released = false;
     const db = this.db;

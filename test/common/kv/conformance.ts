@@ -484,6 +484,31 @@ export function conformanceSuite(engine: EngineUnderTest): void {
       );
     });
 
+    it('shows a transaction every commit another process acknowledged before it began', async () => {
+      const ns = space();
+      const child = spawnKvChild({ mode: 'commit-loop', config: base, prefix: ns });
+      const range = [encodeKey(ns, 'loop'), strinc(encodeKey(ns, 'loop'))] as const;
+      try {
+        await child.waitFor(/^committed 0$/);
+        const until = Date.now() + 5_000;
+        let seen = 0;
+        // Read as fast as possible while the child commits: a reused (stale) read snapshot would
+        // miss commits whose acknowledgement this process has already received.
+        for (let round = 0; round < 20_000 && seen < 60 && Date.now() < until; round++) {
+          seen = child.lines().filter((line) => line.startsWith('committed ')).length;
+          const rows = await store.run((tx) => tx.getRange(range[0], range[1]));
+          assert.ok(
+            rows.length >= seen * 3,
+            `round ${round}: ${rows.length} rows after ${seen} acknowledged commits`,
+          );
+        }
+        assert.ok(seen >= 10, `only ${seen} commits seen`);
+      } finally {
+        child.proc.kill('SIGKILL');
+        await child.exited;
+      }
+    });
+
     it('leaves nothing of a transaction whose process was killed before commit', async () => {
       const ns = space();
       const child = spawnKvChild({ mode: 'stage', config: base, prefix: ns });
