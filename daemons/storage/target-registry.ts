@@ -2,17 +2,10 @@
 // Targets are created by mgmtd (admin create-targets); this node learns of them from routing info
 // and lays out `<disk>/targets/<targetId>/target.json` the first time it sees one. The identity
 // file guards against a disk moved to the wrong slot or another cluster's disk.
-import {
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-  fsyncSync,
-  openSync,
-  closeSync,
-} from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileDurably } from '../common/durable-files.js';
 import { ThreeFsError } from '../common/errors.js';
 import type { RoutingInfo } from '../common/routing.js';
 import type { ChunkStore } from './chunk-store.js';
@@ -35,18 +28,6 @@ type Identity = z.infer<typeof Identity>;
 export interface HeldTarget extends Identity {
   store: ChunkStore;
   state: LocalTarget;
-}
-
-function writeFileDurably(file: string, content: string): void {
-  const temp = `${file}.tmp`;
-  writeFileSync(temp, content);
-  const fd = openSync(temp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(temp, file);
-  const dir = openSync(path.dirname(file), 'r');
-  fsyncSync(dir);
-  closeSync(dir);
 }
 
 export class TargetRegistry {

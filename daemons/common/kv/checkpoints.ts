@@ -5,11 +5,8 @@
 // needed only once per boot: the boot marker names the boot that last opened the store, and the
 // first process of a new boot rebuilds before anyone opens LMDB, under a lock file.
 import {
-  closeSync,
   copyFileSync,
   existsSync,
-  fdatasyncSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -19,7 +16,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { ThreeFsError } from '../errors.js';
-import { syncDirectory } from './wal.js';
+import { syncDirectory, syncFile, writeFileDurably } from '../durable-files.js';
 
 const MARKER = 'boot-id';
 const LOCK = 'recovery.lock';
@@ -51,7 +48,7 @@ export function readBootMarker(dir: string): string | undefined {
 }
 
 export function writeBootMarker(dir: string, bootId: string): void {
-  writeDurably(dir, MARKER, `${bootId}\n`);
+  writeFileDurably(path.join(dir, MARKER), `${bootId}\n`);
 }
 
 /**
@@ -59,12 +56,7 @@ export function writeBootMarker(dir: string, bootId: string): void {
  * deletes older checkpoints. `lsn` must be at most the lsn inside the copy.
  */
 export function publishCheckpoint(dir: string, tmpFile: string, lsn: number): void {
-  const fd = openSync(tmpFile, 'r+');
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  syncFile(tmpFile);
   renameSync(tmpFile, path.join(dir, checkpointName(lsn)));
   syncDirectory(dir);
   for (const older of listCheckpoints(dir)) {
@@ -78,12 +70,7 @@ export function restoreNewestCheckpoint(dir: string): number | undefined {
   if (newest === undefined) return undefined;
   const tmp = path.join(dir, `${DATA_FILE}.restore-${process.pid}`);
   copyFileSync(path.join(dir, checkpointName(newest)), tmp);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  syncFile(tmp);
   renameSync(tmp, path.join(dir, DATA_FILE));
   syncDirectory(dir);
   return newest;
@@ -160,17 +147,4 @@ function lockIsStale(lockPath: string, bootId: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
-}
-
-function writeDurably(dir: string, name: string, content: string): void {
-  const tmp = path.join(dir, `${name}.tmp-${process.pid}`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeFileSync(fd, content);
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path.join(dir, name));
-  syncDirectory(dir);
 }

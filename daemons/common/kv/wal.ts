@@ -16,7 +16,6 @@ import {
   fdatasync,
   fdatasyncSync,
   fstatSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -27,6 +26,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { syncDirectory } from '../durable-files.js';
 import { ThreeFsError } from '../errors.js';
 import {
   parseHeader,
@@ -367,15 +367,5 @@ function readFully(fd: number, into: Buffer, position: number): void {
     const n = readSync(fd, into, done, into.length - done, position + done);
     if (n === 0) throw new ThreeFsError('INTERNAL', 'a WAL segment ended inside a record');
     done += n;
-  }
-}
-
-/** Makes a directory's entries (a created or renamed file) durable. */
-export function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -2,16 +2,9 @@
 // O_DIRECT (every engine I/O is page-aligned in offset, length and memory) or, on a file system
 // that refuses O_DIRECT (tmpfs), buffered, said once in the log. Files grow by fallocate, through
 // the I/O executor so the JS thread never blocks on the disk.
-import {
-  closeSync,
-  constants,
-  fsyncSync,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { syncDirectory } from '../../common/durable-files.js';
 import type { Logger } from '../../common/log.js';
 import { ThreeFsError } from '../../common/errors.js';
 import { errnoName, type ChunkIo } from './chunk-io.js';
@@ -113,12 +106,7 @@ export class DataFiles {
     fd ??= openSync(filePath, flags, 0o600);
     this.fds.set(key, fd);
     // The directory entry must be durable before any record can name a block in this file.
-    const dirFd = openSync(dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    syncDirectory(dir);
     return fd;
   }
 
