@@ -24,6 +24,18 @@ const KIND_CODES = { set: 1, clear: 2, clearRange: 3 } as const;
 /** No record is larger than this (a batch is bounded far below it; see lmdb-store.ts). */
 export const MAX_RECORD_PAYLOAD_BYTES = 1 << 30;
 
+/** An op's byte strings in the order they are stored (each u32-length-prefixed). */
+function fieldsOf(op: WalOp): Buffer[] {
+  switch (op.kind) {
+    case 'set':
+      return [op.key, op.value];
+    case 'clear':
+      return [op.key];
+    case 'clearRange':
+      return [op.begin, op.end];
+  }
+}
+
 /** Collects the ops of one record as they are applied, then encodes them in one buffer. */
 export class WalRecordBuilder {
   private readonly ops: WalOp[] = [];
@@ -40,7 +52,8 @@ export class WalRecordBuilder {
 
   push(op: WalOp): void {
     this.ops.push(op);
-    this.bytes += op.kind === 'clear' ? 5 + op.key.length : 9 + opBytes(op);
+    this.bytes += 1;
+    for (const field of fieldsOf(op)) this.bytes += 4 + field.length;
   }
 
   encode(lsn: number): Buffer {
@@ -49,34 +62,16 @@ export class WalRecordBuilder {
     }
     const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + this.bytes);
     let at = RECORD_HEADER_BYTES;
-    const putBytes = (bytes: Buffer) => {
-      out.writeUInt32LE(bytes.length, at);
-      bytes.copy(out, at + 4);
-      at += 4 + bytes.length;
-    };
     for (const op of this.ops) {
       out[at++] = KIND_CODES[op.kind];
-      if (op.kind === 'clearRange') {
-        putBytes(op.begin);
-        putBytes(op.end);
-      } else {
-        putBytes(op.key);
-        if (op.kind === 'set') putBytes(op.value);
+      for (const field of fieldsOf(op)) {
+        out.writeUInt32LE(field.length, at);
+        field.copy(out, at + 4);
+        at += 4 + field.length;
       }
     }
     writeHeader(out, lsn);
     return out;
-  }
-}
-
-function opBytes(op: WalOp): number {
-  switch (op.kind) {
-    case 'set':
-      return op.key.length + op.value.length;
-    case 'clear':
-      return op.key.length;
-    case 'clearRange':
-      return op.begin.length + op.end.length;
   }
 }
 
