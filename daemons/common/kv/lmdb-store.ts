@@ -269,15 +269,15 @@ export class LmdbKvStore extends KvStoreBase {
     for (const tx of [...this.open]) tx.expireIfOlder(now);
   }
 
+  /** The log's end as stored in LMDB: in `readTxn`'s snapshot, or else the latest commit. */
   private readPosition(readTxn?: LmdbReadTxn): WalPosition {
-    const stored = (db: RootDatabase<Buffer, Buffer>) =>
+    const bytes =
       readTxn === undefined
-        ? db.getBinary(WAL_POSITION_KEY)
-        : (db.getBinary as (key: Buffer, options: unknown) => Buffer | undefined)(
+        ? this.db.getBinary(WAL_POSITION_KEY)
+        : (this.db.getBinary as (key: Buffer, options: unknown) => Buffer | undefined)(
             WAL_POSITION_KEY,
             { transaction: readTxn },
           );
-    const bytes = stored(this.db);
     return bytes === undefined ? INITIAL_POSITION : decodePosition(bytes);
   }
 
@@ -388,7 +388,7 @@ export class LmdbKvStore extends KvStoreBase {
       scan: (begin, end) => scanRows(db, undefined, begin, end, false),
     };
     const conflicts: Array<ReadRecord | undefined> = [];
-    let logged: { next: WalPosition } | undefined;
+    let logged: WalPosition | undefined;
     let recordBytes = 0;
     try {
       db.transactionSync(() => {
@@ -401,7 +401,7 @@ export class LmdbKvStore extends KvStoreBase {
         if (record.isEmpty) return ABORT;
         // Last, so nothing but LMDB's own commit can fail after the record is written.
         logged = this.wal.append(this.readPosition(), record);
-        db.putSync(WAL_POSITION_KEY, encodePosition(logged.next));
+        db.putSync(WAL_POSITION_KEY, encodePosition(logged));
         recordBytes = record.payloadBytes;
         return undefined;
       });
@@ -422,8 +422,7 @@ export class LmdbKvStore extends KvStoreBase {
       for (const c of batch) c.reject(failure);
       return;
     }
-    const durable =
-      logged === undefined ? undefined : this.wal.durable(logged.next.lsn, logged.next.segment);
+    const durable = logged === undefined ? undefined : this.wal.durable(logged.lsn, logged.segment);
     batch.forEach((c, i) => {
       const conflict = conflicts[i];
       if (conflict !== undefined) {

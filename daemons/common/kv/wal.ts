@@ -83,8 +83,8 @@ export interface LoggedRecord {
 const segmentName = (segment: number) => `${String(segment).padStart(16, '0')}.log`;
 
 export class WriteAheadLog {
-  private readonly fds = new Map<number, number>();
-  private readonly sizes = new Map<number, number>();
+  /** Segments this process has open: descriptor and size (fixed once zero-filled). */
+  private readonly opened = new Map<number, { fd: number; size: number }>();
   private durableLsn = 0;
   private readonly waiters: Waiter[] = [];
   private syncingSegment: number | undefined;
@@ -124,10 +124,7 @@ export class WriteAheadLog {
    * Writes the record for `pos.lsn + 1` after `pos`. Runs inside the LMDB write transaction (the
    * lock that orders appends across processes); the caller stores the returned position in it.
    */
-  append(
-    pos: WalPosition,
-    builder: WalRecordBuilder,
-  ): { next: WalPosition; at: { segment: number; offset: number } } {
+  append(pos: WalPosition, builder: WalRecordBuilder): WalPosition {
     this.checkHealthy();
     const lsn = pos.lsn + 1;
     const record = builder.encode(lsn);
@@ -143,7 +140,7 @@ export class WriteAheadLog {
     }
     writeFully(this.fd(segment), record, offset);
     if (offset + record.length > this.sizeOf(segment) / 2) void this.prepareSpare();
-    return { next: { lsn, segment, offset: offset + record.length }, at: { segment, offset } };
+    return { lsn, segment, offset: offset + record.length };
   }
 
   /**
@@ -212,7 +209,7 @@ export class WriteAheadLog {
     }
   }
 
-  /** Fails every later commit: the log cannot be trusted after a failed write or sync. */
+  /** Fails every later commit: after a failed sync, what is on disk is unknown. */
   checkHealthy(): void {
     if (this.failure !== undefined) throw this.failure;
   }
@@ -223,7 +220,7 @@ export class WriteAheadLog {
     if (this.spare !== undefined) rmSync(this.spare.file, { force: true });
     this.spare = undefined;
     while (this.syncingSegment !== undefined) await new Promise((r) => setTimeout(r, 1));
-    for (const segment of [...this.fds.keys()]) this.closeFd(segment);
+    for (const segment of [...this.opened.keys()]) this.closeFd(segment);
   }
 
   private startSync(): void {
@@ -287,7 +284,6 @@ export class WriteAheadLog {
     // A rotation whose transaction never committed may have left the file: reuse it.
     if (existsSync(final) && this.sizeOf(segment) >= bytes) return;
     this.closeFd(segment);
-    this.sizes.delete(segment);
     if (this.spare !== undefined && this.spare.bytes >= bytes) {
       renameSync(this.spare.file, final);
       this.spare = undefined;
@@ -324,35 +320,34 @@ export class WriteAheadLog {
   }
 
   private sizeOf(segment: number): number {
-    let size = this.sizes.get(segment);
-    if (size === undefined) {
-      if (!existsSync(this.pathOf(segment))) return 0;
-      size = fstatSync(this.fd(segment)).size;
-      this.sizes.set(segment, size);
-    }
-    return size;
+    return existsSync(this.pathOf(segment)) ? this.open(segment).size : 0;
   }
 
   private fd(segment: number): number {
-    let fd = this.fds.get(segment);
-    if (fd === undefined) {
-      fd = openSync(this.pathOf(segment), 'r+');
-      // Keep the newest few open (this process may sync the last two); close older ones.
-      for (const open of [...this.fds.keys()]) {
-        if (open < segment && open !== this.syncingSegment && this.fds.size >= 2)
-          this.closeFd(open);
+    return this.open(segment).fd;
+  }
+
+  private open(segment: number): { fd: number; size: number } {
+    let entry = this.opened.get(segment);
+    if (entry === undefined) {
+      const fd = openSync(this.pathOf(segment), 'r+');
+      entry = { fd, size: fstatSync(fd).size };
+      // Keep the newest two open (appends and syncs touch at most those); close older ones.
+      for (const older of [...this.opened.keys()]) {
+        if (older < segment && older !== this.syncingSegment && this.opened.size >= 2) {
+          this.closeFd(older);
+        }
       }
-      this.fds.set(segment, fd);
+      this.opened.set(segment, entry);
     }
-    return fd;
+    return entry;
   }
 
   private closeFd(segment: number): void {
-    const fd = this.fds.get(segment);
-    if (fd === undefined) return;
-    this.fds.delete(segment);
-    this.sizes.delete(segment);
-    closeSync(fd);
+    const entry = this.opened.get(segment);
+    if (entry === undefined) return;
+    this.opened.delete(segment);
+    closeSync(entry.fd);
   }
 }
 

@@ -53,7 +53,7 @@ function appendAll(wal: WriteAheadLog, records: WalOp[][], from = INITIAL_POSITI
   const positions: WalPosition[] = [];
   let at = from;
   for (const ops of records) {
-    at = wal.append(at, builderOf(ops)).next;
+    at = wal.append(at, builderOf(ops));
     positions.push(at);
   }
   return positions;
@@ -123,17 +123,17 @@ describe('kv write-ahead log segments', () => {
     wal.append(end, builderOf([set('long', Buffer.alloc(5_000, 0x11))]));
     const short = wal.append(end, builderOf([set('d', '4')]));
     assert.equal([...wal.recordsAfter(INITIAL_POSITION)].length, 4);
-    assert.equal([...wal.recordsAfter(short.next)].length, 0);
+    assert.equal([...wal.recordsAfter(short)].length, 0);
     // Torn: half a record after the end.
     const torn = builderOf([set('e', Buffer.alloc(4_000, 1))]).encode(5);
     const segment = path.join(dir, readdirSync(dir)[0] as string);
     const fd = openSync(segment, 'r+');
-    writeSync(fd, torn, 0, torn.length >> 1, short.next.offset);
+    writeSync(fd, torn, 0, torn.length >> 1, short.offset);
     closeSync(fd);
     assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 4);
     // Stale: an intact record whose lsn is not the next one.
     const other = new WriteAheadLog(dir, 1 << 20);
-    other.append({ ...short.next, lsn: 7 }, builderOf([set('f', '6')]));
+    other.append({ ...short, lsn: 7 }, builderOf([set('f', '6')]));
     assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 4);
   });
 
@@ -155,7 +155,7 @@ describe('kv write-ahead log segments', () => {
       positions[9] as WalPosition,
       builderOf([set('h', Buffer.alloc(200_000))]),
     );
-    assert.equal(huge.at.offset, 0);
+    assert.equal(huge.segment, huge.lsn); // it began a segment of its own, named by its lsn
     assert.equal([...wal.recordsAfter(positions[9] as WalPosition)].length, 1);
     // Everything through lsn 6 is covered by a checkpoint: segments holding only those go.
     const before = segments().length;
@@ -163,10 +163,10 @@ describe('kv write-ahead log segments', () => {
     assert.ok(segments().length < before);
     const rest = [...wal.recordsAfter(positions[5] as WalPosition)];
     assert.equal(rest.length, 5); // lsn 7..11 still readable
-    const durable = wal.durable(11, huge.next.segment);
+    const durable = wal.durable(11, huge.segment);
     assert.ok(durable !== undefined);
     await durable;
-    assert.equal(wal.durable(11, huge.next.segment), undefined);
+    assert.equal(wal.durable(11, huge.segment), undefined);
     await wal.close();
   });
 
