@@ -2,7 +2,8 @@
 // directory and spread over 100 directories, through the RPC to a real meta process (embedded KV,
 // every acknowledged create durable: group commit through the KV store's write-ahead log), with 1
 // and 4 concurrent clients on one meta server, and 4 clients over two meta servers on the same
-// store (meta servers are stateless; one per core here); printed beside the same workload on the
+// store (meta servers are stateless; one per core here), and 4 clients over the unix socket that
+// same-host clients found through routing use (local cluster, FUSE); printed beside the same workload on the
 // local disk's own file system in the same run, and beside the machine's limits for it
 // (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
 // own durable-commit ceiling with as many committers (bounds create and unlink) and the disk's
@@ -21,9 +22,10 @@ const DIRS = 100;
 /** The machine's limits with a given number of clients, measured in the same run. */
 interface Limits {
   clients: number;
+  via: 'tcp' | 'unix';
   rpcEchoPerSec: number;
-  kvDurableTxnPerSec: number;
-  kvGroupCommitsPerSec: number;
+  kvDurableTxnPerSec?: number;
+  kvGroupCommitsPerSec?: number;
 }
 
 interface Row {
@@ -32,6 +34,8 @@ interface Row {
   clients: number;
   /** Meta server processes the clients are spread over (local-fs rows: 0). */
   servers: number;
+  /** How the clients reach meta: loopback TCP, or its unix socket as same-host clients do. */
+  via: 'tcp' | 'unix' | 'local-fs';
   createPerSec: number;
   statPerSec: number;
   readdirEntriesPerSec: number;
@@ -59,7 +63,7 @@ async function metaRun(
   metas: MetaClient[],
   base: string,
   spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>> {
+): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>> {
   const c0 = metas[0]!;
   await c0.call('mkdirs', { at: { path: base } });
   const dirIds: number[] = [];
@@ -98,7 +102,7 @@ async function localRun(
   root: string,
   clients: number,
   spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>> {
+): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>> {
   await rm(root, { recursive: true, force: true });
   const dirs = spread ? DIRS : 1;
   for (let d = 0; d < dirs; d++) await mkdir(path.join(root, `d${d}`), { recursive: true });
@@ -122,39 +126,42 @@ export async function run(): Promise<Row[]> {
     (await cluster.startProcess(31)).ready.address as string,
     (await cluster.startProcess(32)).ready.address as string,
   ];
+  // Same-host clients found through routing dial this instead (daemons/client/meta-client.ts).
+  const unixAddress = `unix:${String(cluster.settings(31).localSocket)}`;
   const rows: Row[] = [];
   const limits: Limits[] = [];
   let fdatasyncPerSec = 0;
   try {
     fdatasyncPerSec = diskFdatasyncRate(path.join(cluster.base.dir, 'fsync-probe'));
-    for (const [clients, servers] of [
-      [1, 1],
-      [4, 1],
-      [4, 2],
+    for (const [clients, servers, via] of [
+      [1, 1, 'tcp'],
+      [4, 1, 'tcp'],
+      [4, 1, 'unix'],
+      [4, 2, 'tcp'],
     ] as const) {
       const metas = Array.from(
         { length: clients },
         (_, c) =>
           new MetaClient({
             clusterId: 'bench-meta',
-            addresses: [addresses[c % servers] as string],
+            addresses: [via === 'unix' ? unixAddress : (addresses[c % servers] as string)],
             user: { uid: 0, gid: 0 },
             log: quietLog,
           }),
       );
       for (const spread of [false, true]) {
         const layout = spread ? '100 dirs' : '1 dir';
-        const base = `/b-${clients}-${servers}-${spread ? 'spread' : 'one'}`;
+        const base = `/b-${clients}-${servers}-${via}-${spread ? 'spread' : 'one'}`;
         const meta = await metaRun(metas, base, spread);
-        rows.push({ target: 'meta-rpc', layout, clients, servers, ...meta });
+        rows.push({ target: 'meta-rpc', layout, clients, servers, via, ...meta });
         const local = await localRun(
-          path.join(cluster.base.dir, `local-${clients}-${servers}-${spread}`),
+          path.join(cluster.base.dir, `local-${clients}-${servers}-${via}-${spread}`),
           clients,
           spread,
         );
-        rows.push({ target: 'local-fs', layout, clients, servers: 0, ...local });
+        rows.push({ target: 'local-fs', layout, clients, servers: 0, via: 'local-fs', ...local });
         console.log(
-          `${layout}, ${clients} client(s), ${servers} server(s): meta`,
+          `${layout}, ${clients} client(s), ${servers} server(s) over ${via}: meta`,
           meta,
           'local',
           local,
@@ -163,11 +170,15 @@ export async function run(): Promise<Row[]> {
       await Promise.all(metas.map((m) => m.close()));
       if (servers > 1) continue; // the limits below are per client count
       const rpcEchoPerSec = await rpcEchoFloor(
-        addresses[0] as string,
+        via === 'unix' ? unixAddress : (addresses[0] as string),
         'bench-meta',
         clients,
         FILES,
       );
+      if (via === 'unix') {
+        limits.push({ clients, via, rpcEchoPerSec });
+        continue; // the commit ceiling does not depend on how clients reach meta
+      }
       const ceiling = await kvCommitCeiling(
         path.join(cluster.base.dir, `kv-ceiling-${clients}`),
         clients,
@@ -175,6 +186,7 @@ export async function run(): Promise<Row[]> {
       );
       limits.push({
         clients,
+        via,
         rpcEchoPerSec,
         kvDurableTxnPerSec: ceiling.txnPerSec,
         kvGroupCommitsPerSec: ceiling.commitsPerSec,
@@ -187,22 +199,27 @@ export async function run(): Promise<Row[]> {
   const metaRows = rows.filter((r) => r.target === 'meta-rpc');
   for (const m of metaRows) {
     const l = rows[rows.indexOf(m) + 1]!; // each meta row is followed by its local-fs row
-    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients' | 'servers'>) =>
+    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>) =>
       `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
     console.log(
-      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
+      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
     );
   }
   console.log(`\nmachine limits in this run (disk: ${fdatasyncPerSec} fdatasync/s, 4 KiB):`);
   for (const l of limits) {
     const best = (k: 'createPerSec' | 'statPerSec') =>
       Math.max(
-        ...metaRows.filter((m) => m.clients === l.clients && m.servers === 1).map((m) => m[k]),
+        ...metaRows
+          .filter((m) => m.clients === l.clients && m.servers === 1 && m.via === l.via)
+          .map((m) => m[k]),
       );
+    const kv =
+      l.kvDurableTxnPerSec === undefined
+        ? ''
+        : `  KV durable txns ${l.kvDurableTxnPerSec}/s in ${l.kvGroupCommitsPerSec} group commits/s` +
+          ` (best 1-server create/KV ${(best('createPerSec') / l.kvDurableTxnPerSec).toFixed(3)})`;
     console.log(
-      `${l.clients}c  RPC echo ${l.rpcEchoPerSec}/s (best 1-server stat/echo ${(best('statPerSec') / l.rpcEchoPerSec).toFixed(3)})` +
-        `  KV durable txns ${l.kvDurableTxnPerSec}/s in ${l.kvGroupCommitsPerSec} group commits/s` +
-        ` (best 1-server create/KV ${(best('createPerSec') / l.kvDurableTxnPerSec).toFixed(3)})`,
+      `${l.clients}c ${l.via.padEnd(4)}  RPC echo ${l.rpcEchoPerSec}/s (best 1-server stat/echo ${(best('statPerSec') / l.rpcEchoPerSec).toFixed(3)})${kv}`,
     );
   }
   mkdirSync('bench/results', { recursive: true });

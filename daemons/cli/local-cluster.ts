@@ -325,6 +325,7 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
         await client.call(MgmtdService.methods.setChains, { chains: placement.chains });
         await client.call(MgmtdService.methods.setChainTable, placement.chainTable);
       }
+      mkdirSync(path.join(dataDir, 'meta'), { recursive: true }); // holds meta's local socket
       await launch(
         'meta',
         'meta',
@@ -333,6 +334,7 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
           clusterId: CLUSTER_ID,
           mgmtd: [mgmtdAddress],
           listen: { port: ports.meta },
+          localSocket: localSocketPath(dataDir, 'meta'),
           status: { port: ports.status + 1 },
           kv: { path: kvPath },
           heartbeatIntervalMs: 1_000,

@@ -5,6 +5,7 @@
 // and meta keeps the reply of every mutating request under it, so a retry after a lost reply gets
 // the first answer instead of doing the work twice. Bounded in attempts and in time.
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -58,6 +59,7 @@ export class MetaClient {
   private current: string | undefined;
   private readonly failedAt = new Map<string, number>();
   private keepalive: NodeJS.Timeout | undefined;
+  private readonly host = hostname();
   /** Server switches so far (tests and metrics read it). */
   failovers = 0;
 
@@ -151,12 +153,13 @@ export class MetaClient {
     );
   }
 
+  /** Where to dial each live meta server: its unix socket when it runs on this host. */
   private servers(): string[] {
     if (this.options.addresses?.length) return [...this.options.addresses];
     const info = this.options.routing!.current;
     return info.nodes
       .filter((n) => n.type === 'META' && n.status === 'HEARTBEAT_CONNECTED' && n.address !== '')
-      .map((n) => n.address);
+      .map((n) => (n.localAddress !== '' && n.hostname === this.host ? n.localAddress : n.address));
   }
 
   private fail(address: string): void {

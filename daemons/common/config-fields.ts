@@ -32,6 +32,13 @@ export const listenSchema = (defaultPort: number) =>
     })
     .prefault({});
 
+/**
+ * A unix socket beside the TCP listener for clients on this host (advertised in routing as the
+ * node's localAddress): loopback TCP costs each call a trip through the TCP stack on both sides.
+ */
+export const localSocketField = (description: string) =>
+  z.string().max(100).default('').describe(`${description} (empty = none)`);
+
 /** Where a daemon serves /metrics and /healthz. */
 export const statusSchema = (defaultPort: number) =>
   z

@@ -4,6 +4,7 @@ import {
   clusterFields,
   durationMs as ms,
   listenSchema,
+  localSocketField,
   mgmtdAddresses,
   statusSchema,
 } from '../common/config-fields.js';
@@ -19,6 +20,7 @@ export const metaConfigSchema = z.object({
   ...clusterFields,
   mgmtd: mgmtdAddresses,
   listen: listenSchema(8001),
+  localSocket: localSocketField('unix socket for clients on this host (FUSE, CSI, tools)'),
   status: statusSchema(9101),
   kv: kvConfigSchema,
   heartbeatIntervalMs: ms(10_000, 'heartbeat interval to mgmtd'),

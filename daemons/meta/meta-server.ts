@@ -102,6 +102,7 @@ export class MetaServer {
       name: `meta-${config.nodeId}`,
       host: config.listen.host,
       port: config.listen.port,
+      unixPath: config.localSocket || undefined,
       log,
       registry: options.registry,
     });
@@ -126,6 +127,7 @@ export class MetaServer {
       nodeId: config.nodeId,
       type: 'META',
       address: this.advertised,
+      localAddress: config.localSocket ? `unix:${config.localSocket}` : '',
       hostname: hostname(),
       releaseVersion: META_RELEASE_VERSION,
       intervalMs: config.heartbeatIntervalMs,

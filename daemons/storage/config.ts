@@ -4,6 +4,7 @@ import {
   clusterFields,
   durationMs as ms,
   listenSchema,
+  localSocketField,
   mgmtdAddresses,
   statusSchema,
 } from '../common/config-fields.js';
@@ -17,13 +18,9 @@ export const storageConfigSchema = z.object({
   ...clusterFields,
   mgmtd: mgmtdAddresses,
   listen: listenSchema(8000),
-  localSocket: z
-    .string()
-    .max(100)
-    .default('')
-    .describe(
-      'unix socket for clients on this host: reads land in their shared memory (empty = none)',
-    ),
+  localSocket: localSocketField(
+    'unix socket for clients on this host: reads land in their shared memory',
+  ),
   status: statusSchema(9100),
   disks: z
     .array(z.string().min(1))

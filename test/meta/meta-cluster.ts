@@ -40,6 +40,8 @@ export class MetaTestCluster {
       'listen.port': 0,
       'status.port': 0,
       'kv.path': this.kvPath,
+      // Routing advertises it; clients found through routing on this host dial it (TCP otherwise).
+      localSocket: path.join(this.base.dir, `meta-${nodeId}.sock`),
       heartbeatIntervalMs: 200,
       routingRefreshMs: 200,
       'rootLayout.stripeSize': 4,

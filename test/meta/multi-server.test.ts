@@ -54,6 +54,20 @@ describe('two meta servers, several clients', () => {
   });
   after(() => cluster.stop());
 
+  it("clients on the servers' host dial the unix sockets routing advertises", async () => {
+    const info = await cluster.base.routing.refresh();
+    const meta = info.nodes.filter((n) => n.type === 'META');
+    assert.ok(meta.length >= 2 && meta.every((n) => n.localAddress.startsWith('unix:')));
+    const dialed = new Set(clients.map((c) => c.server));
+    assert.ok(dialed.size >= 2, `clients use ${[...dialed].join(', ')}`);
+    for (const server of dialed) {
+      assert.ok(
+        meta.some((n) => n.localAddress === server),
+        `${server} is not a meta server's local socket`,
+      );
+    }
+  });
+
   it('racing creates of one name: exactly one wins', async () => {
     await clients[0]!.call('mkdirs', { at: { path: '/race' } });
     for (let round = 0; round < 5; round++) {
