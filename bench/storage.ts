@@ -1,15 +1,17 @@
 // Storage service throughput through the real daemons: 1 MiB chunk writes on a chain of one and a
 // chain of three (every byte stored three times), and 1 MiB reads, each beside fio's direct
-// sequential write and read on the same disk measured in the same run (ratios). Uses the test
-// cluster helper: one mgmtd and three storage processes on loopback. Each case also prints the CPU
-// it cost per MiB, in the client and in the storage processes (all their threads, kernel time
-// included): on a shared machine throughput follows the neighbours' load, CPU per MiB much less.
+// sequential write and read on the same disk and the loopback TCP limit (iperf3), measured in the
+// same run (ratios). Uses the test cluster helper: one mgmtd and three storage processes on
+// loopback. Each case also prints the CPU it cost per MiB, in the client and in the storage
+// processes (all their threads, kernel time included): on a shared machine throughput follows the
+// neighbours' load, CPU per MiB much less.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { chunkId } from '../daemons/common/layout.js';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { fio } from './fio.js';
+import { iperf3LoopbackBytesPerSecond } from './loopback-limit.js';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -120,6 +122,9 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
       SECONDS,
     ).measure;
     const fioRead = fio(disk, ['--rw=read', '--bs=1M', '--iodepth=16'], SECONDS).measure;
+    // Every byte a client writes crosses loopback TCP once before any disk sees it.
+    const loopbackBytes = await iperf3LoopbackBytesPerSecond(SECONDS);
+    const loopback = loopbackBytes === undefined ? undefined : loopbackBytes / MiB;
     const ratio = (value: number, base: number | undefined) =>
       base ? Math.round((value / base) * 100) / 100 : undefined;
     rows.push({
@@ -133,6 +138,10 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
     rows.push({
       case: 'fio direct sequential read 1 MiB qd16 (raw disk)',
       mibPerSec: fioRead?.mibPerSec ?? 0,
+    });
+    rows.push({
+      case: 'iperf3 loopback TCP, 1 stream',
+      mibPerSec: Math.round(loopback ?? 0),
     });
     const cpu = (m: { clientCpuMsPerMiB: number; storageCpuMsPerMiB: number }) => ({
       clientCpuMsPerMiB: m.clientCpuMsPerMiB,
@@ -151,6 +160,12 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
       mibPerSec: Math.round(w1.mibPerSec),
       ratio: ratio(w1.mibPerSec, fioWriteSync?.mibPerSec),
       against: 'fio write + fdatasync',
+    });
+    rows.push({
+      case: `chain-1 1 MiB writes vs loopback TCP`,
+      mibPerSec: Math.round(w1.mibPerSec),
+      ratio: ratio(w1.mibPerSec, loopback),
+      against: 'iperf3 loopback',
     });
     const w3 = await withCpu(cluster, () => timedWrites(cluster, 3, 3));
     rows.push({
