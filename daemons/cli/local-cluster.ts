@@ -292,12 +292,6 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
         ),
       ),
     );
-    for (const [i, disk] of STORAGE_NODES.map(
-      (_, i) => [i, path.join(dataDir, `storage-${i + 1}`, 'disk0')] as const,
-    )) {
-      mkdirSync(disk, { recursive: true });
-      void i;
-    }
     const client = new MgmtdClient({
       addresses: [mgmtdAddress],
       clusterId: CLUSTER_ID,
