@@ -267,6 +267,7 @@ export class FileApi {
    * Reads of many handles as one storage batch (per storage node one request); returns the bytes
    * read per item, or throws for the whole batch. With a shared `region` holding the targets
    * (each at `regionOffset` in it), storage on this host writes the bytes there directly.
+   * `onItem` hears of each item as soon as its bytes are in place (StorageClient.readFilesInto).
    */
   async readMany(
     items: ReadonlyArray<{
@@ -276,6 +277,7 @@ export class FileApi {
       regionOffset?: number;
     }>,
     region?: SharedRegion,
+    onItem?: (index: number, bytes: number) => void,
   ): Promise<number[]> {
     const plans = [];
     for (const item of items)
@@ -283,7 +285,7 @@ export class FileApi {
         ...(await item.handle.prepareRead(item.target, item.position)),
         regionOffset: item.regionOffset,
       });
-    return this.storage.readFilesInto(plans, region);
+    return this.storage.readFilesInto(plans, region, onItem);
   }
 
   // ---- namespace ------------------------------------------------------------------------------

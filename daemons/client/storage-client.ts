@@ -470,6 +470,10 @@ export class StorageClient {
    * With a `region` (the targets lie in that shared memory, item.regionOffset being where each
    * target starts in it), storage servers on this host write the bytes there themselves
    * (region-reads.ts); the rest take the ordinary path.
+   *
+   * `onItem(i, bytes)` is told of each item once its bytes are in place (holes zero-filled), as
+   * its storage node answers, so a caller can complete it before slower nodes answer for the
+   * rest; items not reported when the promise rejects have failed.
    */
   async readFilesInto(
     items: ReadonlyArray<{
@@ -481,13 +485,17 @@ export class StorageClient {
       regionOffset?: number;
     }>,
     region?: SharedRegion,
+    onItem?: (index: number, bytes: number) => void,
   ): Promise<number[]> {
     const reads: Array<ChunkRead & { target: number }> = [];
     const places: Array<{ item: number; bufferOffset: number; length: number }> = [];
     const counts: number[] = [];
+    /** Per item, its chunk reads not yet in place. */
+    const unplaced: number[] = [];
     for (const [index, item] of items.entries()) {
       const end = Math.min(item.offset + item.target.length, item.fileLength);
       counts.push(Math.max(0, end - item.offset));
+      unplaced.push(0);
       if (end <= item.offset) continue;
       const stripe = await this.stripe(item.layout);
       for (const p of splitIntoChunks(item.offset, end - item.offset, item.layout.chunkSize)) {
@@ -499,33 +507,40 @@ export class StorageClient {
           target: (item.regionOffset ?? 0) + p.bufferOffset,
         });
         places.push({ item: index, bufferOffset: p.bufferOffset, length: p.length });
+        unplaced[index]!++;
       }
     }
+    if (onItem) counts.forEach((n, i) => unplaced[i] === 0 && onItem(i, n));
+    /** Read `i` has `n` bytes in place: zero the rest of its range (a hole or the file's end). */
+    const settle = (i: number, n: number) => {
+      const place = places[i]!;
+      const target = items[place.item]!.target;
+      if (n < place.length)
+        target.fill(0, place.bufferOffset + n, place.bufferOffset + place.length);
+      if (--unplaced[place.item]! === 0) onItem?.(place.item, counts[place.item]!);
+    };
     // Bytes placed per read by storage itself (shared memory), undefined for the ordinary path.
     const info = region && reads.length > 0 ? await this.routing() : undefined;
     const placed: Array<number | undefined> =
       region && info
-        ? await Promise.all(reads.map((read) => this.regionReads.read(info, read, region)))
+        ? await Promise.all(
+            reads.map(async (read, i) => {
+              const n = await this.regionReads.read(info, read, region);
+              if (n !== undefined) settle(i, n);
+              return n;
+            }),
+          )
         : [];
     const ordinary = reads.flatMap((_, i) => (placed[i] === undefined ? [i] : []));
     const fetched =
       ordinary.length > 0 ? await this.readChunks(ordinary.map((i) => reads[i]!)) : [];
-    const got: Array<number | undefined> = placed.slice();
     ordinary.forEach((readIndex, k) => {
       const data = fetched[k];
       const place = places[readIndex]!;
-      got[readIndex] = data
-        ? data.copy(items[place.item]!.target, place.bufferOffset, 0, place.length)
-        : 0;
-    });
-    places.forEach((place, i) => {
-      const n = got[i] ?? 0;
-      if (n < place.length)
-        items[place.item]!.target.fill(
-          0,
-          place.bufferOffset + n,
-          place.bufferOffset + place.length,
-        );
+      settle(
+        readIndex,
+        data ? data.copy(items[place.item]!.target, place.bufferOffset, 0, place.length) : 0,
+      );
     });
     return counts;
   }

@@ -284,13 +284,21 @@ export class UsrbioSession {
     reads: Array<{ handle: FileHandle; target: Buffer; position: number; regionOffset: number }>,
     tags: number[],
   ): void {
-    this.options.api.readMany(reads, this.region).then(
-      (counts) => counts.forEach((n, i) => this.complete(tags[i]!, n)),
-      (err: unknown) => {
-        this.options.log.debug({ err }, 'usrbio read batch failed');
-        for (const tag of tags) this.complete(tag, -errnoOf(err));
-      },
-    );
+    // Each read completes as its storage node answers, not with the slowest node of the group:
+    // the program refills its queue sooner.
+    const reported = new Array<boolean>(tags.length).fill(false);
+    this.options.api
+      .readMany(reads, this.region, (i, n) => {
+        reported[i] = true;
+        this.complete(tags[i]!, n);
+      })
+      .then(
+        (counts) => counts.forEach((n, i) => reported[i] || this.complete(tags[i]!, n)),
+        (err: unknown) => {
+          this.options.log.debug({ err }, 'usrbio read batch failed');
+          tags.forEach((tag, i) => reported[i] || this.complete(tag, -errnoOf(err)));
+        },
+      );
   }
 
   private complete(userData: number, result: number): void {

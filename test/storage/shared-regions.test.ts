@@ -117,6 +117,42 @@ describe('reads into shared memory of a same-host client', () => {
     assert.equal(await regionsMapped(), 0, 'closing the connection unmapped the region');
   });
 
+  it('reports each item once, as soon as its bytes are in place', async () => {
+    ring.data.fill(0xee);
+    const layout: Layout = {
+      chainTableId: 1,
+      chainTableVersion: 1,
+      chunkSize: MiB,
+      stripeSize: 1,
+      chains: { kind: 'list', chainIds: [1] },
+    };
+    const item = (at: number, offset: number, length: number) => ({
+      layout,
+      inodeId: 77,
+      offset,
+      target: ring.data.subarray(at, at + length),
+      fileLength: 5 * MiB,
+      regionOffset: ring.dataOffset + at,
+    });
+    const items = [item(0, MiB - 10, MiB), item(MiB, 3 * MiB, 8192), item(2 * MiB, 6 * MiB, 4096)];
+    const expected = [data.subarray(MiB - 10, 2 * MiB - 10), Buffer.alloc(8192), Buffer.alloc(0)];
+    const reports: number[][] = [];
+    const counts = await cluster.client.readFilesInto(items, region, (i, bytes) => {
+      // What the caller may rely on when told: the bytes are final.
+      const got = items[i]!.target.subarray(0, bytes);
+      reports.push([i, bytes, got.equals(expected[i]!) ? 1 : 0]);
+    });
+    assert.deepEqual(counts, [MiB, 8192, 0]);
+    assert.deepEqual(
+      reports.sort((a, b) => a[0]! - b[0]!),
+      [
+        [0, MiB, 1],
+        [1, 8192, 1],
+        [2, 0, 1],
+      ],
+    );
+  });
+
   it('the storage client reads files into the region, holes as zeros', async () => {
     ring.data.fill(0xee);
     const layout: Layout = {
