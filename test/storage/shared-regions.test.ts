@@ -15,6 +15,14 @@ import { metricValue, quietLog, TestCluster } from '../helpers/cluster.js';
 const MiB = 1024 * 1024;
 
 describe('reads into shared memory of a same-host client', () => {
+  /** Inode 77's layout: 1 MiB chunks, all on chain 1. */
+  const layout: Layout = {
+    chainTableId: 1,
+    chainTableVersion: 1,
+    chunkSize: MiB,
+    stripeSize: 1,
+    chains: { kind: 'list', chainIds: [1] },
+  };
   const cluster = new TestCluster({
     name: 'shared-regions',
     storageNodes: [101, 102, 103],
@@ -119,13 +127,6 @@ describe('reads into shared memory of a same-host client', () => {
 
   it('reports each item once, as soon as its bytes are in place', async () => {
     ring.data.fill(0xee);
-    const layout: Layout = {
-      chainTableId: 1,
-      chainTableVersion: 1,
-      chunkSize: MiB,
-      stripeSize: 1,
-      chains: { kind: 'list', chainIds: [1] },
-    };
     const item = (at: number, offset: number, length: number) => ({
       layout,
       inodeId: 77,
@@ -155,13 +156,6 @@ describe('reads into shared memory of a same-host client', () => {
 
   it('the storage client reads files into the region, holes as zeros', async () => {
     ring.data.fill(0xee);
-    const layout: Layout = {
-      chainTableId: 1,
-      chainTableVersion: 1,
-      chunkSize: MiB,
-      stripeSize: 1,
-      chains: { kind: 'list', chainIds: [1] },
-    };
     const target = ring.data.subarray(100, 100 + 2 * MiB);
     const [n] = await cluster.client.readFilesInto(
       [
