@@ -5,11 +5,11 @@
 // and meta keeps the reply of every mutating request under it, so a retry after a lost reply gets
 // the first answer instead of doing the work twice. Bounded in attempts and in time.
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { RpcClientPool } from '../common/rpc/index.js';
+import { sameHostAddress } from '../common/routing.js';
 import { MgmtdService } from '../common/services/mgmtd.js';
 import { type MetaMethods, MetaService } from '../common/services/meta.js';
 import type { MgmtdClient } from './mgmtd-client.js';
@@ -59,7 +59,6 @@ export class MetaClient {
   private current: string | undefined;
   private readonly failedAt = new Map<string, number>();
   private keepalive: NodeJS.Timeout | undefined;
-  private readonly host = hostname();
   /** Server switches so far (tests and metrics read it). */
   failovers = 0;
 
@@ -159,7 +158,7 @@ export class MetaClient {
     const info = this.options.routing!.current;
     return info.nodes
       .filter((n) => n.type === 'META' && n.status === 'HEARTBEAT_CONNECTED' && n.address !== '')
-      .map((n) => (n.localAddress !== '' && n.hostname === this.host ? n.localAddress : n.address));
+      .map((n) => sameHostAddress(n) ?? n.address);
   }
 
   private fail(address: string): void {

@@ -6,10 +6,9 @@
 // the wire and no copy on either side. Reads of many callers into one region share calls per node
 // (read-coalescer.ts). A read no local node serves, or one a local node could not serve now, is
 // left to the caller's ordinary path (TCP, payload copied), which retries other replicas.
-import { hostname } from 'node:os';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { RoutingInfo } from '../common/routing.js';
+import { type RoutingInfo, sameHostAddress } from '../common/routing.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import {
@@ -52,7 +51,6 @@ const MAX_IOS_PER_CALL = 1024;
 const MAX_BYTES_PER_CALL = 64 * 1024 * 1024;
 
 export class RegionReads {
-  private readonly host = hostname();
   /** Per node address, per region path: the region id there (a promise while mapping). */
   private readonly mapped = new Map<string, Map<string, Promise<number>>>();
   private readonly coalescer = new ReadCoalescer<RegionIo, ReadOutcome>(
@@ -127,7 +125,8 @@ export class RegionReads {
       if (t.state !== 'SERVING') continue;
       const nodeId = info.targets.find((x) => x.targetId === t.targetId)?.nodeId;
       const node = info.nodes.find((n) => n.nodeId === nodeId);
-      if (node?.localAddress && node.hostname === this.host) local.push(node.localAddress);
+      const address = node && sameHostAddress(node);
+      if (address) local.push(address);
     }
     return local.length === 0 ? undefined : local[(Math.random() * local.length) | 0];
   }

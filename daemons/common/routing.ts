@@ -2,6 +2,7 @@
 // it and bumps `routingVersion` on every change; others pull "what changed since version v" and
 // merge it with applyRoutingDelta. Every entity carries the routing version it last changed at,
 // which is what makes deltas cheap: no change log, just a filter.
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ThreeFsError } from './errors.js';
 import { LocalTargetState, PublicTargetState } from './target-states.js';
@@ -39,6 +40,13 @@ export const NodeInfo = z.object({
   changedAt: Version,
 });
 export type NodeInfo = z.infer<typeof NodeInfo>;
+
+const thisHost = hostname();
+
+/** The unix socket a client on this host dials for `node`, if it runs here and has one. */
+export function sameHostAddress(node: NodeInfo): string | undefined {
+  return node.localAddress !== '' && node.hostname === thisHost ? node.localAddress : undefined;
+}
 
 export const SyncProgress = z.object({
   chunksDone: z.number().int().min(0),
