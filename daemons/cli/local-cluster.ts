@@ -319,7 +319,6 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
         await client.call(MgmtdService.methods.setChains, { chains: placement.chains });
         await client.call(MgmtdService.methods.setChainTable, placement.chainTable);
       }
-      mkdirSync(path.join(dataDir, 'meta'), { recursive: true }); // holds meta's local socket
       await launch(
         'meta',
         'meta',

@@ -3,7 +3,8 @@
 // graceful: stop accepting, let running handlers reply (up to a timeout), then drop connections.
 import { lookup } from 'node:dns/promises';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { ThreeFsError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -26,7 +27,7 @@ export interface RpcServerOptions {
   host?: string;
   /** TCP port; 0 (default) picks a free one, null disables TCP. */
   port?: number | null;
-  /** Also listen on this unix socket path (a stale socket file there is replaced). */
+  /** Also listen on this unix socket path (its directory is made; a stale socket is replaced). */
   unixPath?: string;
   maxFrameBytes?: number;
   /** Handlers running at once per connection; reaching it stops reading that socket. */
@@ -109,7 +110,7 @@ export class RpcServer {
           : `${address.address}:${address.port}`;
     }
     if (unixPath !== undefined) {
-      rmSync(unixPath, { force: true });
+      prepareUnixPath(unixPath);
       await this.listenOn((s, done) => s.listen(unixPath, done));
     }
     if (this.listeners.length === 0)
@@ -130,7 +131,7 @@ export class RpcServer {
       this.tcpAddress = isIP(ip) === 6 ? `[${ip}]:${bound}` : `${ip}:${bound}`;
     }
     if (unixPath !== undefined) {
-      rmSync(unixPath, { force: true });
+      prepareUnixPath(unixPath);
       const id = transport.listenUnix(unixPath, maxFrameBytes, (conn) =>
         this.acceptNative(conn, `unix:${unixPath}`),
       );
@@ -275,4 +276,10 @@ export class RpcServer {
     if (service === undefined) return `unknown service id ${serviceId} (method ${methodId})`;
     return `service ${service.name} (id ${serviceId}) has no method id ${methodId}`;
   }
+}
+
+/** Where a unix listener binds: its directory made, a socket left by an earlier process removed. */
+function prepareUnixPath(unixPath: string): void {
+  mkdirSync(path.dirname(unixPath), { recursive: true });
+  rmSync(unixPath, { force: true });
 }
