@@ -4,24 +4,24 @@
 import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** Makes a directory's entries (a file created, renamed or removed in it) durable. */
-export function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** Opens `target`, runs `sync` on its descriptor, closes it. */
+function syncOpened(target: string, flags: string, sync: (fd: number) => void): void {
+  const fd = openSync(target, flags);
   try {
-    fsyncSync(fd);
+    sync(fd);
   } finally {
     closeSync(fd);
   }
 }
 
+/** Makes a directory's entries (a file created, renamed or removed in it) durable. */
+export function syncDirectory(dir: string): void {
+  syncOpened(dir, 'r', fsyncSync);
+}
+
 /** Makes a file's data durable (fdatasync: its size too, not its timestamps). */
 export function syncFile(file: string): void {
-  const fd = openSync(file, 'r+');
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  syncOpened(file, 'r+', fdatasyncSync);
 }
 
 /**
