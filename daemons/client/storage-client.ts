@@ -542,6 +542,9 @@ export class StorageClient {
         data ? data.copy(items[place.item]!.target, place.bufferOffset, 0, place.length) : 0,
       );
     });
+    // Every read took one of the two paths, so every item has been reported.
+    if (unplaced.some((n) => n !== 0))
+      throw new ThreeFsError('INTERNAL', 'a chunk read was neither placed nor fetched');
     return counts;
   }
 

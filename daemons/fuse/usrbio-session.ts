@@ -285,20 +285,17 @@ export class UsrbioSession {
     tags: number[],
   ): void {
     // Each read completes as its storage node answers, not with the slowest node of the group:
-    // the program refills its queue sooner.
+    // the program refills its queue sooner. A batch that resolves has reported every read.
     const reported = new Array<boolean>(tags.length).fill(false);
     this.options.api
       .readMany(reads, this.region, (i, n) => {
         reported[i] = true;
         this.complete(tags[i]!, n);
       })
-      .then(
-        (counts) => counts.forEach((n, i) => reported[i] || this.complete(tags[i]!, n)),
-        (err: unknown) => {
-          this.options.log.debug({ err }, 'usrbio read batch failed');
-          tags.forEach((tag, i) => reported[i] || this.complete(tag, -errnoOf(err)));
-        },
-      );
+      .catch((err: unknown) => {
+        this.options.log.debug({ err }, 'usrbio read batch failed');
+        tags.forEach((tag, i) => reported[i] || this.complete(tag, -errnoOf(err)));
+      });
   }
 
   private complete(userData: number, result: number): void {
