@@ -3,9 +3,9 @@
 // every acknowledged create durable: group commit through the KV store's write-ahead log), with 1
 // and 4 concurrent clients on one meta server, and 4 clients over two meta servers on the same
 // store (meta servers are stateless; one per core here), and 4 clients over the unix socket that
-// same-host clients found through routing use (local cluster, FUSE); printed beside the same workload on the
-// local disk's own file system in the same run, and beside the machine's limits for it
-// (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
+// same-host clients found through routing use (local cluster, FUSE); printed beside the same
+// workload on the local disk's own file system in the same run, and beside the machine's limits for
+// it (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
 // own durable-commit ceiling with as many committers (bounds create and unlink) and the disk's
 // fdatasync rate. `node dist/bench/meta.js`; results in bench/results/meta.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -42,6 +42,9 @@ interface Row {
   unlinkPerSec: number;
 }
 
+/** The measured rates of a row. */
+type Figures = Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>;
+
 /** Runs `total` operations split over `clients` sequential workers; returns ops per second. */
 async function timed(
   total: number,
@@ -59,11 +62,7 @@ async function timed(
 
 const dirOf = (i: number, spread: boolean) => (spread ? `d${i % DIRS}` : 'd0');
 
-async function metaRun(
-  metas: MetaClient[],
-  base: string,
-  spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>> {
+async function metaRun(metas: MetaClient[], base: string, spread: boolean): Promise<Figures> {
   const c0 = metas[0]!;
   await c0.call('mkdirs', { at: { path: base } });
   const dirIds: number[] = [];
@@ -98,11 +97,7 @@ async function metaRun(
   return { createPerSec, statPerSec, readdirEntriesPerSec, unlinkPerSec };
 }
 
-async function localRun(
-  root: string,
-  clients: number,
-  spread: boolean,
-): Promise<Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>> {
+async function localRun(root: string, clients: number, spread: boolean): Promise<Figures> {
   await rm(root, { recursive: true, force: true });
   const dirs = spread ? DIRS : 1;
   for (let d = 0; d < dirs; d++) await mkdir(path.join(root, `d${d}`), { recursive: true });
@@ -199,8 +194,7 @@ export async function run(): Promise<Row[]> {
   const metaRows = rows.filter((r) => r.target === 'meta-rpc');
   for (const m of metaRows) {
     const l = rows[rows.indexOf(m) + 1]!; // each meta row is followed by its local-fs row
-    const cell = (k: keyof Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>) =>
-      `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
+    const cell = (k: keyof Figures) => `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
     console.log(
       `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
     );
