@@ -61,6 +61,40 @@ const CLEAR_RANGE_BATCH = 10_000;
 
 type LmdbReadTxn = ReturnType<RootDatabase['useReadTransaction']>;
 
+/** lmdb-js's get without a copy: the bytes are lent until its next read (typed with options). */
+type LentGet = (key: Buffer, options?: { transaction: LmdbReadTxn }) => Buffer | undefined;
+
+/**
+ * The tagged form of keys being read. lmdb-js copies a key into its own buffer before it looks it
+ * up, so one scratch serves every read and a get allocates no key.
+ */
+const readKeyScratch = Buffer.allocUnsafe(LMDB_MAX_KEY_BYTES + USER_TAG.length);
+readKeyScratch[0] = USER_TAG[0] as number;
+
+/**
+ * The value of a user key, as a Buffer of the caller's own. lmdb-js's getBinary copies into a new
+ * ArrayBuffer (a malloc'd backing store per read, freed by the GC's sweeper); a copy from
+ * Node's Buffer pool costs a fraction of that on metadata-sized values.
+ */
+function readUserKey(
+  db: Database<Buffer, Buffer>,
+  key: Buffer,
+  options?: { transaction: LmdbReadTxn },
+): Buffer | undefined {
+  key.copy(readKeyScratch, USER_TAG.length);
+  const lent = (db.getBinaryFast as LentGet)(
+    readKeyScratch.subarray(0, key.length + USER_TAG.length),
+    options,
+  );
+  if (lent === undefined) return undefined;
+  // lmdb-js overrides `length` on its reused buffer with the value's size (Buffer.copy trips
+  // over that), so the bytes are taken as a plain typed-array view of that size.
+  const size = lent.length;
+  const owned = Buffer.allocUnsafe(size);
+  owned.set(lent.subarray(0, size));
+  return owned;
+}
+
 function tagged(key: Buffer): Buffer {
   const out = Buffer.allocUnsafe(key.length + 1);
   out[0] = USER_TAG[0] as number;
@@ -271,14 +305,12 @@ export class LmdbKvStore extends KvStoreBase {
 
   /** The log's end as stored in LMDB: in `readTxn`'s snapshot, or else the latest commit. */
   private readPosition(readTxn?: LmdbReadTxn): WalPosition {
-    const bytes =
-      readTxn === undefined
-        ? this.db.getBinary(WAL_POSITION_KEY)
-        : (this.db.getBinary as (key: Buffer, options: unknown) => Buffer | undefined)(
-            WAL_POSITION_KEY,
-            { transaction: readTxn },
-          );
-    return bytes === undefined ? INITIAL_POSITION : decodePosition(bytes);
+    // Decoded straight from lmdb-js's lent bytes: nothing else reads before it returns.
+    const lent = (this.db.getBinaryFast as LentGet)(
+      WAL_POSITION_KEY,
+      readTxn === undefined ? undefined : { transaction: readTxn },
+    );
+    return lent === undefined ? INITIAL_POSITION : decodePosition(lent);
   }
 
   /**
@@ -315,10 +347,7 @@ export class LmdbKvStore extends KvStoreBase {
     return {
       get(key) {
         if (released) throw new ThreeFsError('INTERNAL', 'read from a released LMDB snapshot');
-        return (db.getBinary as (key: Buffer, options: unknown) => Buffer | undefined)(
-          tagged(key),
-          getOptions,
-        );
+        return readUserKey(db, key, getOptions);
       },
       scan(begin, end, reverse) {
         if (released) throw new ThreeFsError('INTERNAL', 'scan of a released LMDB snapshot');
@@ -384,7 +413,7 @@ export class LmdbKvStore extends KvStoreBase {
     // Inside the write transaction lmdb-js reads through it, so these see the latest commit,
     // including earlier commits of the same batch.
     const current: StoredReader = {
-      get: (key) => db.getBinary(tagged(key)),
+      get: (key) => readUserKey(db, key),
       scan: (begin, end) => scanRows(db, undefined, begin, end, false),
     };
     const conflicts: Array<ReadRecord | undefined> = [];
@@ -494,7 +523,7 @@ function applyWrites(
         op = { kind: 'clear', key };
         break;
       case 'add':
-        op = { kind: 'set', key, value: applyAdd(db.getBinary(tagged(key)), mutation.delta) };
+        op = { kind: 'set', key, value: applyAdd(readUserKey(db, key), mutation.delta) };
         break;
     }
     applyOp(db, op);
