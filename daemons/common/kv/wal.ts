@@ -320,6 +320,10 @@ export class WriteAheadLog {
   }
 
   private sizeOf(segment: number): number {
+    // An open segment exists (only this class removes segments, closing them first): every append
+    // asks, so it must not cost a stat.
+    const opened = this.opened.get(segment);
+    if (opened !== undefined) return opened.size;
     return existsSync(this.pathOf(segment)) ? this.open(segment).size : 0;
   }
 
