@@ -66,7 +66,12 @@ export class ThreeFsError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: StatusCode, message: string, details?: Record<string, unknown>) {
+    // A POSIX code is an answer (no such entry, it exists, not empty), not a fault: its stack
+    // says nothing, and capturing one costs more than the lookup that found the answer.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (isErrnoCode(code)) Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.code = code;
     this.details = details;
   }
@@ -75,6 +80,11 @@ export class ThreeFsError extends Error {
   get retryable(): boolean {
     return retryableCodes.has(this.code);
   }
+}
+
+/** The POSIX codes (the only ones spelled E...): namespace answers, passed on as errno. */
+function isErrnoCode(code: StatusCode): boolean {
+  return code.charCodeAt(0) === 0x45; // 'E'
 }
 
 /** Whether a status code (as carried in per-item results) may be retried. */
