@@ -189,18 +189,30 @@ export class FileHandle {
     return data.length;
   }
 
-  /** Writes all of `data` at `position` (at the end with O_APPEND); returns data.length. */
-  async write(data: Buffer, position: number): Promise<number> {
-    this.check();
-    if (!this.writable) throw new ThreeFsError('EBADF', 'file is not open for writing');
-    const at = this.flags.append ? this.state.length : position;
-    checkRange(at, data.length);
-    const buffer = this.state.buffer;
-    if (!buffer) throw new ThreeFsError('INTERNAL', 'a writable handle without a write buffer');
-    if (data.length > 0) this.wrote = true;
-    this.state.localEnd = Math.max(this.state.localEnd, at + data.length);
-    await buffer.write(at, data);
-    return data.length;
+  /**
+   * Writes all of `data` at `position` (at the end with O_APPEND); returns data.length. `done`,
+   * when given, is called once `data` is no longer referenced here (copied into the write
+   * buffer, or its storage write settled), whatever the outcome: the FUSE daemon then recycles
+   * the memory.
+   */
+  async write(data: Buffer, position: number, done?: () => void): Promise<number> {
+    const length = data.length; // `done` may detach `data` (length 0) before this returns
+    let handedOver = false;
+    try {
+      this.check();
+      if (!this.writable) throw new ThreeFsError('EBADF', 'file is not open for writing');
+      const at = this.flags.append ? this.state.length : position;
+      checkRange(at, data.length);
+      const buffer = this.state.buffer;
+      if (!buffer) throw new ThreeFsError('INTERNAL', 'a writable handle without a write buffer');
+      if (data.length > 0) this.wrote = true;
+      this.state.localEnd = Math.max(this.state.localEnd, at + data.length);
+      handedOver = true;
+      await buffer.write(at, data, done);
+    } finally {
+      if (!handedOver) done?.();
+    }
+    return length;
   }
 
   /** Sends buffered writes to storage (close(2) of one descriptor); reports write errors. */

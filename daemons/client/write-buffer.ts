@@ -96,8 +96,19 @@ export class WriteBuffer {
     return this.inFlight.size;
   }
 
-  write(offset: number, data: Buffer): Promise<void> {
-    return this.queue.run(() => this.writeNow(offset, data));
+  /**
+   * Buffers or starts the write. `done` is called once `data` is no longer referenced: right after
+   * it is copied, or when its storage write settles; also when the write fails before either.
+   */
+  write(offset: number, data: Buffer, done?: () => void): Promise<void> {
+    let stored = false;
+    return this.queue
+      .run(async () => {
+        stored = await this.writeNow(offset, data, done);
+      })
+      .finally(() => {
+        if (!stored) done?.();
+      });
   }
 
   /** Sends buffered bytes to storage and waits for every storage write; throws a kept failure. */
@@ -111,9 +122,10 @@ export class WriteBuffer {
     });
   }
 
-  private async writeNow(offset: number, data: Buffer): Promise<void> {
+  /** Whether `data` went to a storage write (which then calls `done` when it settles). */
+  private async writeNow(offset: number, data: Buffer, done?: () => void): Promise<boolean> {
     this.throwIfFailed();
-    if (data.length === 0) return;
+    if (data.length === 0) return false;
     let plan = planWrite(
       this.buffer ? { start: this.start, length: this.length } : undefined,
       offset,
@@ -133,8 +145,8 @@ export class WriteBuffer {
     }
     switch (plan.kind) {
       case 'direct':
-        await this.store(offset, data);
-        break;
+        await this.store(offset, data, done);
+        return true;
       case 'start':
       case 'append': {
         if (plan.kind === 'start') {
@@ -156,6 +168,7 @@ export class WriteBuffer {
       case 'flush-first':
         throw new ThreeFsError('INTERNAL', 'an empty buffer cannot need a flush');
     }
+    return false;
   }
 
   /** Drops the timer (the owner flushes before closing). */
@@ -198,7 +211,7 @@ export class WriteBuffer {
   }
 
   /** Starts one storage write once nothing overlapping is in flight and depth allows. */
-  private async store(offset: number, data: Buffer): Promise<void> {
+  private async store(offset: number, data: Buffer, done?: () => void): Promise<void> {
     const end = offset + data.length;
     for (;;) {
       const blockers = [...this.inFlight].filter((f) => f.start < end && offset < f.end);
@@ -226,6 +239,7 @@ export class WriteBuffer {
       .finally(() => {
         this.inFlight.delete(entry);
         started(); // a budget refusal ends the write before it ever started
+        done?.();
       });
     this.inFlight.add(entry);
     await underway;

@@ -278,8 +278,24 @@ export class FuseOps {
         return;
       }
       case Op.write: {
-        if (!r.data) throw new ThreeFsError('EINVAL', 'write without data');
-        this.s.replyWrite(r.id, await this.file(r).write(r.data, r.offset));
+        const data = r.data;
+        if (!data) throw new ThreeFsError('EINVAL', 'write without data');
+        // The bytes sit in a recycled slab (native/src/fuse/write_slabs.h): hand it back once
+        // the client no longer needs them, so the next write reuses warm memory.
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.s.releaseWriteData(data);
+        };
+        let handle;
+        try {
+          handle = this.file(r);
+        } catch (err) {
+          release();
+          throw err;
+        }
+        this.s.replyWrite(r.id, await handle.write(data, r.offset, release));
         return;
       }
       case Op.flush:

@@ -90,7 +90,19 @@ export interface MountOptions {
 export interface NativeFuseSession {
   mount(options: MountOptions): void;
   unmount(): void;
-  stats(): { mounted: boolean; pending: number; forgets: number };
+  stats(): {
+    mounted: boolean;
+    pending: number;
+    forgets: number;
+    /** Slabs of recycled write memory in this process, and how many JS holds. */
+    writeSlabs: number;
+    writeSlabsOut: number;
+  };
+  /**
+   * JS is done with a write request's `data`: a slab of recycled memory is detached (reads of it
+   * see 0 bytes from now on) and goes back for the next write. Returns whether it was a slab.
+   */
+  releaseWriteData(data: Buffer): boolean;
   replyErr(id: number, errno: number): boolean;
   replyEntry(
     id: number,

@@ -121,6 +121,55 @@ describe('write buffer rules', () => {
     wb.dispose();
   });
 
+  it("hands every write's bytes back once: after the copy, after its storage write, on failure", async () => {
+    const rec = recordingSink();
+    let fail = false;
+    const wb = new WriteBuffer({
+      capacity: MiB,
+      chunkSize: MiB,
+      maxInFlight: 4,
+      flushDelayMs: 60_000,
+      sink: async (offset, data) => {
+        await rec.sink(offset, data);
+        if (fail) throw new ThreeFsError('UNAVAILABLE', 'storage is gone');
+      },
+    });
+    const calls = new Map<string, number>();
+    const done = (name: string) => () => calls.set(name, (calls.get(name) ?? 0) + 1);
+    // Buffered: copied, so handed back at once although nothing reached storage.
+    await wb.write(0, Buffer.alloc(10, 1), done('buffered'));
+    assert.equal(calls.get('buffered'), 1);
+    // Direct: the storage write holds the bytes until it settles.
+    rec.hold(true);
+    await wb.write(MiB, Buffer.alloc(MiB, 2), done('direct'));
+    assert.equal(calls.get('direct'), undefined, 'handed back while storage still held it');
+    rec.hold(false);
+    await wb.flush();
+    assert.equal(calls.get('direct'), 1);
+    await wb.write(4 * MiB, Buffer.alloc(0), done('empty'));
+    assert.equal(calls.get('empty'), 1);
+    // A failed storage write hands its bytes back too, and so does a write refused up front
+    // because of that failure.
+    fail = true;
+    await wb.write(2 * MiB, Buffer.alloc(MiB, 3), done('failed'));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(calls.get('failed'), 1);
+    await assert.rejects(
+      wb.write(3 * MiB, Buffer.alloc(MiB, 4), done('refused')),
+      /storage is gone/,
+    );
+    assert.equal(calls.get('refused'), 1);
+    assert.deepEqual(
+      rec.writes.map((w) => [w.offset, w.data[0]]),
+      [
+        [0, 1],
+        [MiB, 2],
+        [2 * MiB, 3],
+      ],
+    );
+    wb.dispose();
+  });
+
   it('a storage failure is reported by the next flush, once', async () => {
     let fail = true;
     const wb = new WriteBuffer({

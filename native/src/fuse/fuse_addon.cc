@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fuse_bridge.h"
+#include "write_slabs.h"
 
 namespace {
 
@@ -99,6 +100,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
             InstanceMethod<&FuseSession::ReplyBuf>("replyBuf"),
             InstanceMethod<&FuseSession::ReplyStatfs>("replyStatfs"),
             InstanceMethod<&FuseSession::ReplyDir>("replyDir"),
+            InstanceMethod<&FuseSession::ReleaseWriteData>("releaseWriteData"),
         });
   }
 
@@ -152,8 +154,15 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     if (r.op == threefs::fuse::kWrite) {
       char* data = r.data;
       r.data = nullptr;  // the Buffer owns it now
-      o.Set("data", Napi::Buffer<char>::New(env, data, r.size,
-                                            [](Napi::Env, char* p) { delete[] p; }));
+      if (r.dataPooled) {
+        // Runs when JS detaches the Buffer (releaseWriteData) or collects it, whichever is first.
+        o.Set("data", Napi::Buffer<char>::New(env, data, r.size, [](Napi::Env, char* p) {
+                threefs::fuse::WriteSlabs::Process().Release(p);
+              }));
+      } else {
+        o.Set("data", Napi::Buffer<char>::New(env, data, r.size,
+                                              [](Napi::Env, char* p) { delete[] p; }));
+      }
     }
     return o;
   }
@@ -197,7 +206,25 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("mounted", bridge_ != nullptr && bridge_->Mounted());
     o.Set("pending", bridge_ ? static_cast<double>(bridge_->Pending()) : 0.0);
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
+    o.Set("writeSlabs", static_cast<double>(threefs::fuse::WriteSlabs::Process().Allocated()));
+    o.Set("writeSlabsOut", static_cast<double>(threefs::fuse::WriteSlabs::Process().Out()));
     return o;
+  }
+
+  // releaseWriteData(buffer): JS is done with a WRITE's bytes. A slab's Buffer is detached, which
+  // hands the slab back at once (any later read of it sees 0 bytes, never another write's);
+  // other Buffers are left to the GC. Returns whether a slab was detached.
+  Napi::Value ReleaseWriteData(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBuffer())
+      throw Napi::TypeError::New(env, "releaseWriteData(buffer)");
+    auto buffer = info[0].As<Napi::Buffer<char>>();
+    Napi::ArrayBuffer whole = buffer.ArrayBuffer();
+    const bool slab = !whole.IsDetached() && buffer.ByteOffset() == 0 &&
+                      threefs::fuse::WriteSlabs::Process().Owns(
+                          static_cast<const char*>(whole.Data()));
+    if (slab) whole.Detach();
+    return Napi::Boolean::New(env, slab);
   }
 
   // The request for a reply, or nullptr when it was already answered.

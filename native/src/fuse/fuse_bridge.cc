@@ -10,7 +10,18 @@
 #include <cerrno>
 #include <cstring>
 
+#include "write_slabs.h"
+
 namespace threefs::fuse {
+
+Request::~Request() {
+  if (data == nullptr) return;
+  if (dataPooled)
+    WriteSlabs::Process().Release(data);
+  else
+    delete[] data;
+}
+
 namespace {
 
 Bridge* BridgeOf(fuse_req_t req) { return static_cast<Bridge*>(fuse_req_userdata(req)); }
@@ -174,8 +185,10 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   r->offset = off;
   r->fh = fi->fh;
   // One memcpy out of the session buffer (reused when we return); JS gets this memory as a
-  // Buffer without another copy.
-  r->data = new char[size > 0 ? size : 1];
+  // Buffer without another copy. Large writes land in a recycled slab (write_slabs.h).
+  r->data = WriteSlabs::Process().Acquire(size);
+  r->dataPooled = r->data != nullptr;
+  if (!r->dataPooled) r->data = new char[size > 0 ? size : 1];
   std::memcpy(r->data, buf, size);
   Send(req, std::move(r));
 }

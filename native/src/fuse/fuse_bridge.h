@@ -81,9 +81,10 @@ struct Request {
   uint64_t setSize = 0;
   uint32_t setUid = 0, setGid = 0;
   double setAtimeMs = 0, setMtimeMs = 0;
-  // write payload, handed to JS without another copy
+  // write payload, handed to JS without another copy: a slab of WriteSlabs when dataPooled
   char* data = nullptr;
-  ~Request() { delete[] data; }
+  bool dataPooled = false;
+  ~Request();
 };
 
 struct MountOptions {
