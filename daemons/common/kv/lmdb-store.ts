@@ -81,7 +81,9 @@ function readUserKey(
   key: Buffer,
   options?: { transaction: LmdbReadTxn },
 ): Buffer | undefined {
-  key.copy(readKeyScratch, USER_TAG.length);
+  // Keys were checked against the engine's limit when they entered the transaction.
+  if (key.copy(readKeyScratch, USER_TAG.length) !== key.length)
+    throw new ThreeFsError('INTERNAL', `a read key of ${key.length} bytes passed the key limit`);
   const lent = (db.getBinaryFast as LentGet)(
     readKeyScratch.subarray(0, key.length + USER_TAG.length),
     options,
