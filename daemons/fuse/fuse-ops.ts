@@ -281,13 +281,9 @@ export class FuseOps {
         const data = r.data;
         if (!data) throw new ThreeFsError('EINVAL', 'write without data');
         // The bytes sit in a recycled slab (native/src/fuse/write_slabs.h): hand it back once
-        // the client no longer needs them, so the next write reuses warm memory.
-        let released = false;
-        const release = () => {
-          if (released) return;
-          released = true;
-          this.s.releaseWriteData(data);
-        };
+        // the client no longer needs them, so the next write reuses warm memory. Releasing a
+        // detached Buffer again does nothing.
+        const release = () => this.s.releaseWriteData(data);
         let handle;
         try {
           handle = this.file(r);

@@ -90,14 +90,7 @@ export interface MountOptions {
 export interface NativeFuseSession {
   mount(options: MountOptions): void;
   unmount(): void;
-  stats(): {
-    mounted: boolean;
-    pending: number;
-    forgets: number;
-    /** Slabs of recycled write memory in this process, and how many JS holds. */
-    writeSlabs: number;
-    writeSlabsOut: number;
-  };
+  stats(): { mounted: boolean; pending: number; forgets: number };
   /**
    * JS is done with a write request's `data`: a slab of recycled memory is detached (reads of it
    * see 0 bytes from now on) and goes back for the next write. Returns whether it was a slab.

@@ -206,8 +206,6 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("mounted", bridge_ != nullptr && bridge_->Mounted());
     o.Set("pending", bridge_ ? static_cast<double>(bridge_->Pending()) : 0.0);
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
-    o.Set("writeSlabs", static_cast<double>(threefs::fuse::WriteSlabs::Process().Allocated()));
-    o.Set("writeSlabsOut", static_cast<double>(threefs::fuse::WriteSlabs::Process().Out()));
     return o;
   }
 

@@ -43,14 +43,4 @@ bool WriteSlabs::Owns(const char* p) {
   return std::find(all_.begin(), all_.end(), p) != all_.end();
 }
 
-size_t WriteSlabs::Allocated() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return all_.size();
-}
-
-size_t WriteSlabs::Out() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return all_.size() - free_.size();
-}
-
 }  // namespace threefs::fuse

@@ -31,8 +31,6 @@ class WriteSlabs {
   // Hands a slab back. A pointer that is not an out slab is a bug: it aborts.
   void Release(char* slab);
   bool Owns(const char* p);
-  size_t Allocated();
-  size_t Out();
 
  private:
   WriteSlabs() = default;
