@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { ByteBudget } from '../common/byte-budget.js';
 import { ThreeFsError } from '../common/errors.js';
 import { type Layout } from '../common/layout.js';
+import { CloseBehind } from './close-behind.js';
 import type { Logger } from '../common/log.js';
 import type { DirEntry, InodeAttrs, OpenFlags, PathAt } from '../common/services/meta.js';
 import type { MetaClient, MetaReply, MetaUser } from './meta-client.js';
@@ -33,6 +34,8 @@ export interface FileApiOptions {
   writeBehindBytes?: number;
   /** How often write-opened files report their length to meta (3FS design: 5 s). */
   lengthHintMs?: number;
+  /** How long the close of a write session that wrote nothing may wait to share a batch. */
+  closeBehindMs?: number;
 }
 
 /** Attribute changes (chmod, chown, utimes, truncate). */
@@ -49,6 +52,10 @@ const HINTS_PER_ROUND = 1_000;
 /** A closed inode's state stays this long (see FileApi.linger). */
 const LINGER_MS = 5_000;
 const MAX_LINGERING = 100_000;
+/** Closes of sessions that wrote nothing: per batch, queued at most, tries per batch. */
+const CLOSE_BATCH = 64;
+const MAX_CLOSES_BEHIND = 4 * CLOSE_BATCH;
+const CLOSE_ROUNDS = 3;
 
 /** What this client knows about an inode it has open. */
 class OpenInode {
@@ -260,6 +267,7 @@ export class FileApi {
   private readonly hintTimer: NodeJS.Timeout;
   private hinting = false;
   private readonly writeBehind: ByteBudget;
+  private readonly closesBehind: CloseBehind;
 
   constructor(private readonly options: FileApiOptions) {
     this.meta = options.meta;
@@ -267,12 +275,25 @@ export class FileApi {
     this.writeBehind = new ByteBudget(options.writeBehindBytes ?? 64 * 1024 * 1024);
     this.hintTimer = setInterval(() => void this.sendHints(), options.lengthHintMs ?? 5_000);
     this.hintTimer.unref();
+    this.closesBehind = new CloseBehind({
+      send: async (sessions) => {
+        await this.meta.call('closeSessions', { sessions });
+      },
+      delayMs: options.closeBehindMs ?? 20,
+      batch: CLOSE_BATCH,
+      maxPending: MAX_CLOSES_BEHIND,
+      maxRounds: CLOSE_ROUNDS,
+      log: options.log,
+    });
   }
 
-  /** Flushes and closes nothing: callers close their handles; this stops the hint timer. */
+  /**
+   * Flushes and closes nothing: callers close their handles; this stops the hint timer and sends
+   * the closes still waiting for a batch.
+   */
   async close(): Promise<void> {
     clearInterval(this.hintTimer);
-    await this.sendHints();
+    await Promise.all([this.sendHints(), this.closesBehind.flush()]);
   }
 
   /**
@@ -544,7 +565,7 @@ export class FileApi {
 
   /**
    * The end of a handle: flush, close its session (measuring the exact length when the handle
-   * wrote), forget the inode when no handle is left.
+   * wrote; queued for a batch when it wrote nothing), forget the inode when no handle is left.
    */
   async release(
     state: OpenInode,
@@ -559,7 +580,10 @@ export class FileApi {
       failure = err;
     }
     try {
-      if (sessionId !== undefined) {
+      if (sessionId !== undefined && !wrote) {
+        // Nothing to measure and nobody waiting: it goes in the next batch (close-behind.ts).
+        await this.closesBehind.add({ inode: state.id, sessionId });
+      } else if (sessionId !== undefined) {
         const { attrs } = await this.meta.call(
           'close',
           {

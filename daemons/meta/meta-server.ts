@@ -159,6 +159,7 @@ export class MetaServer {
       open: async (req) => ({ body: await openOps.open(ctx, req, req) }),
       sync: async (req) => ({ body: await openOps.sync(ctx, req, req, log) }),
       close: async (req) => ({ body: await openOps.close(ctx, req, req, log) }),
+      closeSessions: async (req) => ({ body: await openOps.closeSessions(ctx, req, req) }),
       rename: async (req) => ({ body: await rename(ctx, req, req) }),
       list: async (req) => ({ body: await attrOps.list(ctx, req, req) }),
       truncate: async (req) => ({ body: await attrOps.truncate(ctx, req, req) }),

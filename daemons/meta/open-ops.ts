@@ -250,6 +250,32 @@ export async function close(
   return { attrs: result.attrs, lengthExact: result.lengthExact };
 }
 
+/**
+ * Closes sessions that wrote nothing, all in one transaction: no length to measure, so each is
+ * one key cleared. A session of another client is left alone (and not counted).
+ */
+export async function closeSessions(
+  ctx: NamespaceContext,
+  h: MetaRequestHeader,
+  req: Req<'closeSessions'>,
+) {
+  return inTxn(ctx, async (mt) => {
+    let closed = 0;
+    for (const { inode, sessionId } of req.sessions) {
+      const key = sessionKey(inode, sessionId);
+      const value = await mt.tx.get(key);
+      if (value === undefined) {
+        closed++; // closed already: a retry after a lost reply
+        continue;
+      }
+      if (decodeSession(value).clientId !== h.clientId) continue;
+      mt.tx.clear(key);
+      closed++;
+    }
+    return { closed };
+  });
+}
+
 /** Sessions page by page: (inode, session id, record). */
 export async function listSessions(
   ctx: NamespaceContext,

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FileApi } from '../../daemons/client/file-api.js';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
+import type { MetaServer } from '../../daemons/meta/meta-server.js';
+import { listSessions } from '../../daemons/meta/open-ops.js';
 import { quietLog } from '../helpers/cluster.js';
 import { MetaTestCluster } from '../meta/meta-cluster.js';
 
@@ -21,10 +23,11 @@ describe('file API', () => {
   const cluster = new MetaTestCluster('fuse-file-api');
   let meta: MetaClient;
   let api: FileApi;
+  let server: MetaServer;
 
   before(async () => {
     await cluster.start();
-    const server = await cluster.startServer(31);
+    server = await cluster.startServer(31);
     meta = cluster.client(root, [server.address]);
     await meta.startSession();
     api = new FileApi({
@@ -104,5 +107,48 @@ describe('file API', () => {
       api.open('/ns/z', { write: true }, { uid: 1000, gid: 1000 }),
       code('EACCES'),
     );
+  });
+
+  it('closes of handles that wrote nothing go to meta in batches, soon; a writer closes at once', async () => {
+    await api.mkdir('/idle', 0o755, root);
+    const handles = [];
+    for (let i = 0; i < 10; i++)
+      handles.push(await api.create(`/idle/f${i}`, 0o644, { write: true }, root));
+    const writer = await api.create('/idle/w', 0o644, { write: true }, root);
+    await writer.write(randomBytes(1000), 0);
+    const ids = new Set([...handles, writer].map((h) => h.inode));
+    const sessionsLeft = async () =>
+      (await listSessions(server.ctx, undefined, 4096)).filter((s) => ids.has(s.inode)).length;
+    assert.equal(await sessionsLeft(), 11);
+    // Which meta methods the closes call (a spy on the real client; calls still go through).
+    const called: string[] = [];
+    const call = meta.call.bind(meta);
+    meta.call = ((name, body, user) => {
+      called.push(name);
+      return call(name, body, user);
+    }) as typeof meta.call;
+    try {
+      await Promise.all(handles.map((h) => h.close()));
+      await writer.close();
+      assert.deepEqual(called, ['close'], 'the writer closed at once, the idle ones wait');
+      assert.equal(
+        (await meta.call('stat', { inode: writer.inode })).attrs.length,
+        1000,
+        "a writer's close measured its length before it returned",
+      );
+      let left = await sessionsLeft();
+      for (let i = 0; i < 100 && left > 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        left = await sessionsLeft();
+      }
+      assert.equal(left, 0, 'every idle session closed within a second');
+      assert.deepEqual(
+        called.filter((name) => name !== 'stat'),
+        ['close', 'closeSessions'],
+        'the ten idle closes went as one batch',
+      );
+    } finally {
+      meta.call = call;
+    }
   });
 });

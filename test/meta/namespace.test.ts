@@ -281,6 +281,37 @@ describe('meta namespace operations', () => {
     assert.equal(measured.attrs.length, 5000);
   });
 
+  it("closeSessions closes many sessions in one call, only the caller's, and again harmlessly", async () => {
+    const open = (name: string, who: MetaClient) =>
+      who.call('create', { at: { path: `/tmp/${name}` }, mode: 0o666, flags: { write: true } });
+    const mine = await Promise.all(['cs1', 'cs2', 'cs3'].map((n) => open(n, alice)));
+    const theirs = await open('cs4', bob);
+    const sessions = [...mine, theirs].map((m) => ({
+      inode: m.attrs.id,
+      sessionId: m.session!.sessionId,
+    }));
+    const open3 = async () =>
+      (await listSessions(server.ctx, undefined, 1024)).filter((s) =>
+        sessions.some((t) => t.sessionId === s.sessionId),
+      );
+    assert.equal((await open3()).length, 4);
+    const first = await alice.call('closeSessions', { sessions });
+    assert.equal(first.closed, 3, "bob's session is not alice's to close");
+    assert.deepEqual(
+      (await open3()).map((s) => s.sessionId),
+      [theirs.session!.sessionId],
+    );
+    const retry = await alice.call('closeSessions', { sessions: sessions.slice(0, 3) });
+    assert.equal(retry.closed, 3, 'closed already counts as closed');
+    await bob.call('closeSessions', { sessions: sessions.slice(3) });
+    assert.equal((await open3()).length, 0);
+    await assert.rejects(
+      alice.call('closeSessions', { sessions: [] }),
+      code('INVALID_ARGUMENT'),
+      'an empty batch is a bad request',
+    );
+  });
+
   it('GC: an unlinked file keeps its chunks for the delay and while a writer is open, then loses them', async () => {
     const made = await alice.call('create', { at: { path: '/home/gc' }, flags: { write: true } });
     const { layout, id, dynStripe } = made.attrs;

@@ -12,6 +12,8 @@ const Mode = z.number().int().min(0).max(0o7777);
 /** Path lengths are checked by meta itself so the caller gets ENAMETOOLONG rather than a schema error. */
 const PathText = z.string().max(65_536);
 const Empty = z.object({});
+/** Write sessions one closeSessions call may close. */
+export const MAX_CLOSE_BATCH = 256;
 
 /** Who asks and which request this is; on every request. */
 export const MetaRequestHeader = z.object({
@@ -230,6 +232,21 @@ export const MetaService = defineService({
       id: 16,
       request: req({ deadClientId: z.string().min(1).max(128) }),
       response: z.object({ pruned: z.number().int() }),
+    },
+    /**
+     * Closes write sessions that wrote nothing, many in one transaction (the client defers them:
+     * such a close changes no length, so nothing waits on it). Only sessions of the calling
+     * client are closed; a session already gone counts as closed, so a retry is harmless.
+     */
+    closeSessions: {
+      id: 33,
+      request: req({
+        sessions: z
+          .array(z.object({ inode: InodeId, sessionId: z.string().min(1).max(256) }))
+          .min(1)
+          .max(MAX_CLOSE_BATCH),
+      }),
+      response: z.object({ closed: z.number().int() }),
     },
     batchStat: {
       id: 20,
