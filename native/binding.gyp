@@ -35,7 +35,7 @@
     },
     {
       "target_name": "threefs_fuse",
-      "sources": ["src/fuse/fuse_bridge.cc", "src/fuse/fuse_addon.cc", "src/fuse/write_slabs.cc"],
+      "sources": ["src/fuse/fuse_bridge.cc", "src/fuse/fuse_addon.cc", "src/fuse/write_slabs.cc", "src/fuse/unflushed_writes.cc"],
       "cflags_cc": ["<!@(pkg-config --cflags fuse3)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"]
     },

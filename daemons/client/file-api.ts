@@ -279,7 +279,7 @@ export class FileApi {
       send: async (sessions) => {
         await this.meta.call('closeSessions', { sessions });
       },
-      delayMs: options.closeBehindMs ?? 20,
+      delayMs: options.closeBehindMs ?? 100,
       batch: CLOSE_BATCH,
       maxPending: MAX_CLOSES_BEHIND,
       maxRounds: CLOSE_ROUNDS,

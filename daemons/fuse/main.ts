@@ -1,6 +1,7 @@
 // Entry point: `node dist/daemons/fuse/main.js --set mountpoint=DIR --set mgmtd=[...]`. Logs
 // "fuse ready" once the mount answers; SIGTERM/SIGINT unmount cleanly and exit 0. An unmount from
 // outside (fusermount3 -u) stops the daemon the same way.
+import { Counter, Gauge } from 'prom-client';
 import { runDaemon } from '../common/daemon.js';
 import { FUSE_ENV_PREFIX, fuseConfigSchema } from './config.js';
 import { startMount } from './mount.js';
@@ -11,8 +12,27 @@ await runDaemon({
   envPrefix: FUSE_ENV_PREFIX,
   nodeId: (config) => config.mountpoint,
   status: (config) => config.status,
-  start: async ({ config, log }) => {
+  start: async ({ config, log, registry }) => {
     const mount = await startMount(config, log);
+    let countedFlushes = 0;
+    new Counter({
+      name: 'threefs_fuse_flushes_answered_natively_total',
+      help: 'FLUSH requests answered without JS: no write to the inode since its last flush',
+      registers: [registry],
+      collect() {
+        const now = mount.stats().flushesAnsweredNatively;
+        this.inc(now - countedFlushes);
+        countedFlushes = now;
+      },
+    });
+    new Gauge({
+      name: 'threefs_fuse_unflushed_inodes',
+      help: 'inodes with writes that no successful flush has covered yet',
+      registers: [registry],
+      collect() {
+        this.set(mount.stats().unflushedInodes);
+      },
+    });
     void mount.ended.then(() => {
       log.warn('the kernel ended the FUSE session (unmounted from outside); stopping');
       process.kill(process.pid, 'SIGTERM');

@@ -28,6 +28,8 @@ export interface RunningMount {
   stop(): Promise<void>;
   /** Resolves when the kernel ended the session without stop() (e.g. fusermount3 -u). */
   ended: Promise<void>;
+  /** The native session's counters (native-fuse.ts). */
+  stats(): ReturnType<NativeFuseSession['stats']>;
 }
 
 /**
@@ -163,6 +165,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
       ops,
       usrbio,
       ended,
+      stats: () => native.stats(),
       stop: async () => {
         if (stopped) return;
         stopped = true;

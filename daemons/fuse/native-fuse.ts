@@ -90,7 +90,15 @@ export interface MountOptions {
 export interface NativeFuseSession {
   mount(options: MountOptions): void;
   unmount(): void;
-  stats(): { mounted: boolean; pending: number; forgets: number };
+  stats(): {
+    mounted: boolean;
+    pending: number;
+    forgets: number;
+    /** FLUSHes answered on the FUSE thread: no WRITE for the inode since its last flush. */
+    flushesAnsweredNatively: number;
+    /** Inodes with WRITEs that no successful flush has covered yet. */
+    unflushedInodes: number;
+  };
   /**
    * JS is done with a write request's `data`: a slab of recycled memory is detached (reads of it
    * see 0 bytes from now on) and goes back for the next write. Returns whether it was a slab.

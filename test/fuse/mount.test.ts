@@ -238,6 +238,36 @@ describe('FUSE mount', () => {
     fs.closeSync(fd);
   });
 
+  it('close(2) reaches the daemon only when the file was written since its last flush', async () => {
+    const status = cluster.fuse!.ready.status;
+    const answered = () => metricValue(status, 'threefs_fuse_flushes_answered_natively_total');
+    const start = await answered();
+    for (let i = 0; i < 5; i++) fs.closeSync(fs.openSync(p(`untouched${i}`), 'w'));
+    fs.closeSync(fs.openSync(p('untouched0'), 'r'));
+    assert.equal(
+      (await answered()) - start,
+      6,
+      'created or read, never written: answered natively',
+    );
+    // The daemon buffers writes per file, so the close of another descriptor of a written file
+    // must reach it (and send the buffered bytes); after that, nothing is left to flush.
+    const writer = fs.openSync(p('two-fds'), 'w');
+    const reader = fs.openSync(p('two-fds'), 'r');
+    fs.writeSync(writer, Buffer.from('0123456789'), 0, 10, 0);
+    const written = await answered();
+    fs.closeSync(reader);
+    assert.equal(await answered(), written, 'a written file: the close went to the daemon');
+    fs.closeSync(writer);
+    assert.equal(await answered(), written + 1, 'flushed by the first close: nothing left');
+    assert.equal(fs.readFileSync(p('two-fds'), 'utf8'), '0123456789');
+    assert.equal(await answered(), written + 2, 'read only: answered natively');
+    const again = fs.openSync(p('two-fds'), 'r+');
+    fs.writeSync(again, Buffer.from('ab'), 0, 2, 10);
+    fs.closeSync(again);
+    assert.equal(await answered(), written + 2, 'a new write: its close went to the daemon');
+    assert.equal(fs.readFileSync(p('two-fds'), 'utf8'), '0123456789ab');
+  });
+
   it('O_APPEND writes land at the end', () => {
     fs.writeFileSync(p('log'), 'one\n');
     fs.appendFileSync(p('log'), 'two\n');

@@ -206,6 +206,12 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("mounted", bridge_ != nullptr && bridge_->Mounted());
     o.Set("pending", bridge_ ? static_cast<double>(bridge_->Pending()) : 0.0);
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
+    // FLUSHes answered on the FUSE thread (nothing written since the last flush), and inodes
+    // with writes no flush has covered yet.
+    o.Set("flushesAnsweredNatively",
+          bridge_ ? static_cast<double>(bridge_->Unflushed().AnsweredHere()) : 0.0);
+    o.Set("unflushedInodes",
+          bridge_ ? static_cast<double>(bridge_->Unflushed().Tracked()) : 0.0);
     return o;
   }
 
@@ -226,10 +232,10 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   }
 
   // The request for a reply, or nullptr when it was already answered.
-  fuse_req_t Claim(const Napi::CallbackInfo& info) {
+  fuse_req_t Claim(const Napi::CallbackInfo& info, int replyErrno = 0) {
     uint64_t id = ToU64(info[0], "request id");
     if (!bridge_ || !bridge_->Mounted()) return nullptr;
-    return bridge_->Claim(id);
+    return bridge_->Claim(id, replyErrno);
   }
 
   static Napi::Value Result(const Napi::CallbackInfo& info, bool claimed) {
@@ -240,7 +246,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   Napi::Value ReplyErr(const Napi::CallbackInfo& info) {
     int err = info[1].As<Napi::Number>().Int32Value();
     if (err < 0 || err > 4095) throw Napi::RangeError::New(info.Env(), "errno out of range");
-    fuse_req_t req = Claim(info);
+    fuse_req_t req = Claim(info, err);
     if (req) fuse_reply_err(req, err);
     return Result(info, req != nullptr);
   }

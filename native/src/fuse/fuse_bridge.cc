@@ -190,12 +190,20 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   r->dataPooled = r->data != nullptr;
   if (!r->dataPooled) r->data = new char[size > 0 ? size : 1];
   std::memcpy(r->data, buf, size);
+  BridgeOf(req)->Unflushed().Wrote(ino);
   Send(req, std::move(r));
 }
 
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // No WRITE for this inode since its last successful flush: JS has nothing of it to send.
+  const uint64_t covers = BridgeOf(req)->Unflushed().Covering(ino);
+  if (covers == 0) {
+    fuse_reply_err(req, 0);
+    return;
+  }
   auto r = NewRequest(req, kFlush, ino);
   r->fh = fi->fh;
+  r->flushCovers = covers;
   Send(req, std::move(r));
 }
 
@@ -344,12 +352,12 @@ void Bridge::Unmount() {
   if (thread_.joinable()) thread_.join();
   // The loop is gone, so nothing adds requests: answer every one JS still holds, so no caller
   // of the mount waits forever, then detach the mount and free the session.
-  std::unordered_map<uint64_t, fuse_req_t> held;
+  std::unordered_map<uint64_t, InFlight> held;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     held.swap(inFlight_);
   }
-  for (auto& [id, req] : held) fuse_reply_err(req, EIO);
+  for (auto& [id, entry] : held) fuse_reply_err(entry.req, EIO);
   fuse_session_unmount(se_);
   fuse_session_destroy(se_);
   se_ = nullptr;
@@ -365,7 +373,8 @@ void Bridge::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
       id = 0;
     } else {
       id = nextId_++;
-      inFlight_.emplace(id, req);
+      const bool flush = request->op == kFlush;
+      inFlight_.emplace(id, InFlight{req, flush ? request->ino : 0, request->flushCovers});
     }
   }
   if (id == 0) {
@@ -407,13 +416,18 @@ std::deque<std::unique_ptr<Request>> Bridge::Drain() {
   return out;
 }
 
-fuse_req_t Bridge::Claim(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = inFlight_.find(id);
-  if (it == inFlight_.end()) return nullptr;
-  fuse_req_t req = it->second;
-  inFlight_.erase(it);
-  return req;
+fuse_req_t Bridge::Claim(uint64_t id, int replyErrno) {
+  InFlight entry{};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = inFlight_.find(id);
+    if (it == inFlight_.end()) return nullptr;
+    entry = it->second;
+    inFlight_.erase(it);
+  }
+  // Noted before the reply goes out, so a FLUSH after this close(2) already sees it.
+  if (entry.flushCovers != 0 && replyErrno == 0) unflushed_.Flushed(entry.flushIno, entry.flushCovers);
+  return entry.req;
 }
 
 uint64_t Bridge::Pending() {

@@ -19,6 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "unflushed_writes.h"
+
 namespace threefs::fuse {
 
 // Operation codes shared with daemons/fuse/native-fuse.ts (keep in step).
@@ -84,6 +86,8 @@ struct Request {
   // write payload, handed to JS without another copy: a slab of WriteSlabs when dataPooled
   char* data = nullptr;
   bool dataPooled = false;
+  // flush: the write generation a successful reply covers (unflushed_writes.h)
+  uint64_t flushCovers = 0;
   ~Request();
 };
 
@@ -114,7 +118,8 @@ class Bridge {
   std::deque<std::unique_ptr<Request>> Drain();
 
   // Takes the request out of the table; nullptr if it was already answered (or never existed).
-  fuse_req_t Claim(uint64_t id);
+  // `replyErrno` is what the reply will say (0: success), so a flush's success is noted.
+  fuse_req_t Claim(uint64_t id, int replyErrno = 0);
 
   bool Mounted() const { return se_ != nullptr; }
   uint64_t Forgets() const { return forgets_.load(); }
@@ -124,6 +129,7 @@ class Bridge {
   void Submit(fuse_req_t req, std::unique_ptr<Request> request);
   void OnInterrupt(uint64_t id);
   void CountForgets(uint64_t n) { forgets_ += n; }
+  UnflushedWrites& Unflushed() { return unflushed_; }
   const MountOptions& Options() const { return options_; }
 
  private:
@@ -137,10 +143,17 @@ class Bridge {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> forgets_{0};
+  UnflushedWrites unflushed_;
+
+  struct InFlight {
+    fuse_req_t req;
+    uint64_t flushIno;     // flush requests: their inode
+    uint64_t flushCovers;  // flush requests: the generation a success covers
+  };
 
   std::mutex mutex_;  // guards everything below
   uint64_t nextId_ = 1;
-  std::unordered_map<uint64_t, fuse_req_t> inFlight_;
+  std::unordered_map<uint64_t, InFlight> inFlight_;
   std::deque<std::unique_ptr<Request>> queue_;
 };
 

@@ -1,0 +1,48 @@
+// See unflushed_writes.h.
+#include "unflushed_writes.h"
+
+#include <cstdlib>
+
+namespace threefs::fuse {
+
+namespace {
+// Covering's answer when nothing is tracked reliably: go to JS, and note nothing afterwards.
+constexpr uint64_t kUntracked = UINT64_MAX;
+}  // namespace
+
+void UnflushedWrites::Wrote(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end() && inodes_.size() >= kMaxTracked) {
+    overflowed_ = true;
+    return;
+  }
+  inodes_[ino] = ++lastGeneration_;
+}
+
+uint64_t UnflushedWrites::Covering(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (overflowed_) return kUntracked;
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) {
+    answeredHere_++;
+    return 0;
+  }
+  return it->second;
+}
+
+void UnflushedWrites::Flushed(uint64_t ino, uint64_t generation) {
+  if (generation == 0 || generation == kUntracked) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (generation > lastGeneration_) std::abort();  // a flush cannot cover writes never seen
+  auto it = inodes_.find(ino);
+  // Gone: another flush covered it. Newer: writes came in while JS flushed; the next flush sends them.
+  if (it != inodes_.end() && it->second <= generation) inodes_.erase(it);
+}
+
+size_t UnflushedWrites::Tracked() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return inodes_.size();
+}
+
+}  // namespace threefs::fuse
