@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
 import { barChartPng } from './chart.js';
-import { fio, type FioMeasure } from './fio.js';
+import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
@@ -193,7 +193,7 @@ export async function run() {
     );
   }
   console.log(
-    `load average ${load.join(' ')} (2 cores); fio ${SECONDS} s per run, direct=1; chains of 3`,
+    `load average ${load.join(' ')} (2 cores); fio ${SECONDS} s per run after ${RAMP_SECONDS} s not counted, direct=1; chains of 3`,
   );
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
