@@ -3,10 +3,11 @@
 // session to be gone. Sent one by one, each is a durable transaction of its own, so a program that
 // creates and closes files one after another pays two commits per file and every create queues
 // behind the previous close's log sync; batched, a close costs a fraction of a commit. A session
-// stays open at most `delayMs` longer than the handle (or until the client stops, which sends
-// everything). Bounded: at most `maxPending` sessions wait, and a close over that waits for a
-// batch to go; a batch meta refused or could not take is tried again `maxRounds` times, then
-// logged and left to meta (the session pruner closes it once this client is gone).
+// stays open about `delayMs` longer than the handle (plus a batch in flight when the delay ran
+// out; the client's stop sends everything). Bounded: at most `maxPending` sessions wait, and a
+// close over that waits for a batch to go; a batch meta refused or could not take is tried
+// `maxRounds` times in all, then logged and left to meta (the session pruner closes it once this
+// client is gone).
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 
