@@ -373,8 +373,7 @@ void Bridge::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
       id = 0;
     } else {
       id = nextId_++;
-      const bool flush = request->op == kFlush;
-      inFlight_.emplace(id, InFlight{req, flush ? request->ino : 0, request->flushCovers});
+      inFlight_.emplace(id, InFlight{req, request->ino, request->flushCovers});
     }
   }
   if (id == 0) {
@@ -425,8 +424,8 @@ fuse_req_t Bridge::Claim(uint64_t id, int replyErrno) {
     entry = it->second;
     inFlight_.erase(it);
   }
-  // Noted before the reply goes out, so a FLUSH after this close(2) already sees it.
-  if (entry.flushCovers != 0 && replyErrno == 0) unflushed_.Flushed(entry.flushIno, entry.flushCovers);
+  // A flush's success is noted before the reply goes out, so a FLUSH after this close(2) sees it.
+  if (entry.flushCovers != 0 && replyErrno == 0) unflushed_.Flushed(entry.ino, entry.flushCovers);
   return entry.req;
 }
 

@@ -147,8 +147,8 @@ class Bridge {
 
   struct InFlight {
     fuse_req_t req;
-    uint64_t flushIno;     // flush requests: their inode
-    uint64_t flushCovers;  // flush requests: the generation a success covers
+    uint64_t ino;
+    uint64_t flushCovers;  // flush requests: the write generation a success covers; else 0
   };
 
   std::mutex mutex_;  // guards everything below

@@ -13,11 +13,13 @@ constexpr uint64_t kUntracked = UINT64_MAX;
 void UnflushedWrites::Wrote(uint64_t ino) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = inodes_.find(ino);
-  if (it == inodes_.end() && inodes_.size() >= kMaxTracked) {
+  if (it != inodes_.end()) {
+    it->second = ++lastGeneration_;
+  } else if (inodes_.size() < kMaxTracked) {
+    inodes_.emplace(ino, ++lastGeneration_);
+  } else {
     overflowed_ = true;
-    return;
   }
-  inodes_[ino] = ++lastGeneration_;
 }
 
 uint64_t UnflushedWrites::Covering(uint64_t ino) {
@@ -36,7 +38,8 @@ void UnflushedWrites::Flushed(uint64_t ino, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (generation > lastGeneration_) std::abort();  // a flush cannot cover writes never seen
   auto it = inodes_.find(ino);
-  // Gone: another flush covered it. Newer: writes came in while JS flushed; the next flush sends them.
+  // Gone: another flush covered it. Newer: writes came in while JS flushed; the next flush
+  // sends them.
   if (it != inodes_.end() && it->second <= generation) inodes_.erase(it);
 }
 

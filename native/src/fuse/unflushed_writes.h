@@ -32,13 +32,13 @@ class UnflushedWrites {
   uint64_t AnsweredHere() const { return answeredHere_.load(); }
 
  private:
+  std::atomic<uint64_t> answeredHere_{0};
   std::mutex mutex_;  // guards everything below
   uint64_t lastGeneration_ = 0;
   // inode -> generation of its latest write not yet covered by a successful flush
   std::unordered_map<uint64_t, uint64_t> inodes_;
   // An inode could not be tracked: from then on every FLUSH goes to JS.
   bool overflowed_ = false;
-  std::atomic<uint64_t> answeredHere_{0};
 };
 
 }  // namespace threefs::fuse
