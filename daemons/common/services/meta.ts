@@ -13,7 +13,7 @@ const Mode = z.number().int().min(0).max(0o7777);
 const PathText = z.string().max(65_536);
 const Empty = z.object({});
 /** Write sessions one closeSessions call may close. */
-export const MAX_CLOSE_BATCH = 256;
+const MAX_CLOSE_BATCH = 256;
 
 /** Who asks and which request this is; on every request. */
 export const MetaRequestHeader = z.object({
