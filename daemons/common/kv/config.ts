@@ -2,6 +2,7 @@
 // admin CLI) under a `kv` key. Limits default to FoundationDB's own, so code that passes on the
 // embedded engine does not start failing when a cluster moves to FoundationDB.
 import { z } from 'zod';
+import { DEFAULT_INLINE_SYNC_BELOW_MS } from './wal.js';
 
 export const kvLimitsSchema = z
   .object({
@@ -59,6 +60,14 @@ export const kvConfigSchema = z
       .default(64 << 20)
       .describe(
         'embedded engine: write a restore point after this much log (or a quarter of the data file, if larger)',
+      ),
+    inlineSyncBelowMs: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(DEFAULT_INLINE_SYNC_BELOW_MS)
+      .describe(
+        'embedded engine: a log fdatasync that recently took less than this runs on the event loop rather than the thread pool (0 = never)',
       ),
     fdbClusterFile: z
       .string()

@@ -31,6 +31,7 @@ import {
   encodePosition,
   INITIAL_POSITION,
   WriteAheadLog,
+  type SyncCounts,
   type WalPosition,
 } from './wal.js';
 import { decodeOps, WalRecordBuilder, type WalOp } from './wal-record.js';
@@ -230,7 +231,9 @@ export class LmdbKvStore extends KvStoreBase {
     } catch (err) {
       throw cannotOpen(config.path, err);
     }
-    this.wal = new WriteAheadLog(path.join(config.path, WAL_DIR), config.walSegmentBytes);
+    this.wal = new WriteAheadLog(path.join(config.path, WAL_DIR), config.walSegmentBytes, {
+      inlineSyncBelowMs: config.inlineSyncBelowMs,
+    });
     try {
       this.wal.syncThrough(this.replayLog());
     } catch (err) {
@@ -251,6 +254,11 @@ export class LmdbKvStore extends KvStoreBase {
   lastCommitId(): number {
     this.checkOpen();
     return (this.db.getStats() as { lastTxnId: number }).lastTxnId;
+  }
+
+  /** How many log syncs of this process ran on the event loop and on the thread pool. */
+  syncCounts(): SyncCounts {
+    return this.wal.syncCounts();
   }
 
   /** The log's end as committed in LMDB (its lsn counts group commits since the store began). */

@@ -1,5 +1,6 @@
 // The embedded engine's write-ahead log: record encoding and checks, segments, and what a reader
-// of the log accepts (in order, intact, in sequence) and refuses (torn, stale, overwritten).
+// of the log accepts (in order, intact, in sequence) and refuses (torn, stale, overwritten), and
+// where its syncs run.
 import assert from 'node:assert/strict';
 import {
   closeSync,
@@ -27,6 +28,7 @@ import {
   decodePosition,
   encodePosition,
   INITIAL_POSITION,
+  SyncPlacement,
   WriteAheadLog,
   type WalPosition,
 } from '../../../daemons/common/kv/wal.js';
@@ -200,5 +202,54 @@ describe('kv write-ahead log segments', () => {
     assert.equal([...wal.recordsAfter(INITIAL_POSITION)].length, 0);
     writeFileSync(path.join(dir, '0000000000000001.log'), 'not a log at all');
     assert.equal([...new WriteAheadLog(dir, 1 << 20).recordsAfter(INITIAL_POSITION)].length, 0);
+  });
+});
+
+describe('where a log sync runs', () => {
+  it('on the event loop while syncs are short, on the thread pool once they are slow', () => {
+    const placement = new SyncPlacement(1);
+    assert.equal(placement.inline, true, 'a new log assumes a fast disk');
+    placement.record(0.3);
+    assert.equal(placement.inline, true);
+    // A slow disk: a few long syncs move the mean past the limit.
+    for (let i = 0; i < 3; i++) placement.record(10);
+    assert.equal(placement.inline, false);
+    // Pooled syncs that still take longer than the limit keep it there.
+    for (let i = 0; i < 50; i++) placement.record(1.5);
+    assert.equal(placement.inline, false);
+    // The disk is fast again: the mean comes back under the limit.
+    for (let i = 0; i < 50; i++) placement.record(0.4);
+    assert.equal(placement.inline, true);
+    // One slow sync among fast ones is not enough to leave the loop.
+    placement.record(3);
+    assert.equal(placement.inline, true);
+  });
+
+  it('never on the event loop with a limit of 0', () => {
+    const placement = new SyncPlacement(0);
+    assert.equal(placement.inline, false);
+    placement.record(0);
+    assert.equal(placement.inline, false);
+  });
+
+  it('an inline sync is done when durable() returns; a pooled one lets the loop go on', async () => {
+    const inline = new WriteAheadLog(freshDir(), 1 << 20, { inlineSyncBelowMs: 100 });
+    const pooled = new WriteAheadLog(freshDir(), 1 << 20, { inlineSyncBelowMs: 0 });
+    for (const wal of [inline, pooled]) {
+      const [first, second] = appendAll(wal, [[set('a', '1')], [set('b', '2')]]);
+      let idle = false;
+      const waiting = wal.durable(first!.lsn, first!.segment);
+      wal.whenIdle(() => (idle = true));
+      assert.equal(idle, wal === inline, 'only a pooled sync is still running after durable()');
+      await waiting;
+      assert.equal(idle, true);
+      assert.equal(wal.durable(first!.lsn, first!.segment), undefined);
+      await wal.durable(second!.lsn, second!.segment);
+      assert.equal(wal.durable(second!.lsn, second!.segment), undefined);
+    }
+    assert.deepEqual(inline.syncCounts(), { inline: 2, pooled: 0 });
+    assert.deepEqual(pooled.syncCounts(), { inline: 0, pooled: 2 });
+    await inline.close();
+    await pooled.close();
   });
 });
