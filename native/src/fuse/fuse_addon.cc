@@ -1,11 +1,13 @@
-// JS binding of the FUSE bridge. `new FuseSession(handler)` then `mount(options)`: requests
-// reach `handler(batch)` as arrays of plain objects, many per call (one thread-safe-function
-// call drains everything queued), and JS answers with reply*(id, ...) — each returns false when
-// the request was already answered (interrupted, or the session is gone), never crashing.
+// JS binding of the FUSE bridge. `new FuseSession(handler)` then `mount(options)`: the session's
+// /dev/fuse descriptor is polled on the event loop, and each time it is readable up to kMaxBatch
+// requests are read and reach `handler(batch)` as one array of plain objects. JS answers with
+// reply*(id, ...); each returns false when the request was already answered (interrupted, or the
+// session is gone), never crashing.
 // Write data arrives as an external Buffer over the bridge's copy; read replies pass the JS
 // Buffer's memory straight to fuse_reply_buf.
 #include <napi.h>
 #include <sys/stat.h>
+#include <uv.h>
 
 #include <cmath>
 #include <cstring>
@@ -21,9 +23,9 @@ using threefs::fuse::kAttrFields;
 using threefs::fuse::MountOptions;
 using threefs::fuse::Request;
 
-class FuseSession;
-void DeliverBatch(Napi::Env env, Napi::Function handler, FuseSession* session, void*);
-using Tsfn = Napi::TypedThreadSafeFunction<FuseSession, void, DeliverBatch>;
+// Requests read per readable event before JS sees them: one call into JS carries many, and a
+// flood of requests still yields to the rest of the event loop between batches.
+constexpr size_t kMaxBatch = 64;
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
@@ -111,18 +113,57 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   }
 
   ~FuseSession() override {
-    // A session dropped without unmount(): stop the thread before the bridge goes.
+    // A session dropped without unmount(): stop reading the device before the bridge goes.
+    StopPolling();
     if (bridge_) bridge_->Unmount();
   }
 
-  void Deliver(Napi::Env env) {
-    if (!bridge_) return;
+ private:
+  static void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+    auto* self = static_cast<FuseSession*>(handle->data);
+    if (self == nullptr || !self->bridge_) return;
+    bool open = status >= 0 ? self->bridge_->ReceiveSome(kMaxBatch) : self->bridge_->End();
+    if (!open) self->StopPolling();  // JS hears kEnded and unmounts
+    self->Deliver();
+  }
+
+  void StartPolling(Napi::Env env) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+      throw Napi::Error::New(env, "fuse: no event loop");
+    poll_ = new uv_poll_t{};
+    if (uv_poll_init(loop, poll_, bridge_->Fd()) != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      throw Napi::Error::New(env, "fuse: uv_poll_init on /dev/fuse failed");
+    }
+    poll_->data = this;
+    uv_poll_start(poll_, UV_READABLE, OnReadable);
+  }
+
+  void StopPolling() {
+    if (poll_ == nullptr) return;
+    uv_poll_stop(poll_);  // out of epoll before the session closes the descriptor
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+
+  void Deliver() {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
     auto batch = bridge_->Drain();
     if (batch.empty()) return;
     Napi::Array out = Napi::Array::New(env, batch.size());
     uint32_t i = 0;
     for (auto& r : batch) out.Set(i++, ToJs(env, *r));
-    handler_.Call({out});
+    try {
+      // MakeCallback runs nextTicks and promise jobs afterwards, as for any Node I/O callback.
+      handler_.MakeCallback(env.Global(), {out}, *context_);
+    } catch (const Napi::Error& err) {
+      napi_fatal_exception(env, err.Value());  // a throwing handler is an uncaught exception
+    }
   }
 
  private:
@@ -182,22 +223,27 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     options.maxBackground = static_cast<uint32_t>(ToU64(o.Get("maxBackground"), "maxBackground"));
     if (options.fsname.find_first_of(",\\") != std::string::npos)
       throw Napi::TypeError::New(env, "fsname may not contain ',' or '\\\\'");
-    tsfn_ = Tsfn::New(env, handler_.Value(), "threefs-fuse", 0, 1, this);
-    bridge_ = std::make_unique<Bridge>([this] { tsfn_.NonBlockingCall(); });
+    context_ = std::make_unique<Napi::AsyncContext>(env, "threefs-fuse");
+    bridge_ = std::make_unique<Bridge>();
     std::string error = bridge_->Mount(options);
-    if (!error.empty()) {
-      bridge_.reset();
-      tsfn_.Release();
-      throw Napi::Error::New(env, error);
+    if (error.empty()) {
+      try {
+        StartPolling(env);
+      } catch (...) {
+        bridge_->Unmount();
+        bridge_.reset();
+        throw;
+      }
+      return env.Undefined();
     }
-    return env.Undefined();
+    bridge_.reset();
+    throw Napi::Error::New(env, error);
   }
 
   Napi::Value Unmount(const Napi::CallbackInfo& info) {
-    if (bridge_) {
-      bridge_->Unmount();
-      tsfn_.Release();  // lets the process exit once nothing else holds it
-    }
+    // Once the descriptor is no longer polled, nothing of the session keeps the process alive.
+    StopPolling();
+    if (bridge_) bridge_->Unmount();
     return info.Env().Undefined();
   }
 
@@ -206,7 +252,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("mounted", bridge_ != nullptr && bridge_->Mounted());
     o.Set("pending", bridge_ ? static_cast<double>(bridge_->Pending()) : 0.0);
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
-    // FLUSHes answered on the FUSE thread (nothing written since the last flush), and inodes
+    // FLUSHes answered in native code (nothing written since the last flush), and inodes
     // with writes no flush has covered yet.
     o.Set("flushesAnsweredNatively",
           bridge_ ? static_cast<double>(bridge_->Unflushed().AnsweredHere()) : 0.0);
@@ -388,14 +434,10 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   }
 
   Napi::FunctionReference handler_;
-  Tsfn tsfn_;
+  std::unique_ptr<Napi::AsyncContext> context_;
   std::unique_ptr<Bridge> bridge_;
+  uv_poll_t* poll_ = nullptr;  // freed by its close callback, which may run after the session
 };
-
-void DeliverBatch(Napi::Env env, Napi::Function, FuseSession* session, void*) {
-  if (env == nullptr || session == nullptr) return;
-  session->Deliver(env);
-}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FuseSession", FuseSession::Define(env));

@@ -1,11 +1,9 @@
-// Low-level operations → queued Requests, the reading loop, and the request table (see the
-// header). Handlers copy what they need out of libfuse's buffers (names, write data) because
+// Low-level operations → queued Requests, reading requests off the device, and the request table
+// (see the header). Handlers copy what they need out of libfuse's buffers (names, write data) because
 // those buffers are reused as soon as the handler returns; the reply comes later from JS.
 #include "fuse_bridge.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <fcntl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -305,133 +303,97 @@ std::string Bridge::Mount(const MountOptions& options) {
     se_ = nullptr;
     return "mounting " + options.mountpoint + " failed";
   }
-  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakeFd_ < 0) {
-    std::string message = std::string("eventfd: ") + std::strerror(errno);
+  // Read on the event loop: a read with nothing waiting must return EAGAIN, not block the loop.
+  int fd = fuse_session_fd(se_);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    std::string message = std::string("making /dev/fuse non-blocking: ") + std::strerror(errno);
     fuse_session_unmount(se_);
     fuse_session_destroy(se_);
     se_ = nullptr;
     return message;
   }
-  stopping_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  ended_ = false;
   return "";
 }
 
-void Bridge::Loop() {
-  fuse_buf buf{};
-  pollfd fds[2] = {{fuse_session_fd(se_), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-  while (!stopping_ && !fuse_session_exited(se_)) {
-    int ready = poll(fds, 2, -1);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
+bool Bridge::ReceiveSome(size_t max) {
+  if (ended_) return false;
+  for (size_t n = 0; n < max && !fuse_session_exited(se_); n++) {
+    int res = fuse_session_receive_buf(se_, &buf_);
+    if (res == -EINTR) continue;
+    if (res == -EAGAIN) return true;  // nothing more waiting
+    if (res <= 0) {
+      // 0: the kernel ended the session (unmounted from outside); below 0: the device failed.
+      fuse_session_exit(se_);
       break;
     }
-    if (fds[1].revents != 0) break;  // Unmount() woke us
-    int res = fuse_session_receive_buf(se_, &buf);
-    if (res == -EINTR || res == -EAGAIN) continue;
-    if (res <= 0) break;  // 0: the kernel ended the session (unmounted from outside)
-    fuse_session_process_buf(se_, &buf);
+    fuse_session_process_buf(se_, &buf_);
   }
-  free(buf.mem);
-  if (!stopping_) {
-    auto ended = std::make_unique<Request>();
-    ended->op = kEnded;
-    Push(std::move(ended));
-  }
+  if (!fuse_session_exited(se_)) return true;  // `max` handled; the poll fires again for the rest
+  return End();
+}
+
+bool Bridge::End() {
+  if (ended_) return false;
+  ended_ = true;
+  fuse_session_exit(se_);
+  auto ended = std::make_unique<Request>();
+  ended->op = kEnded;
+  queue_.push_back(std::move(ended));
+  return false;
 }
 
 void Bridge::Unmount() {
   if (se_ == nullptr) return;
-  stopping_ = true;
-  uint64_t one = 1;
-  if (write(wakeFd_, &one, sizeof one) < 0) {
-    // The eventfd cannot be full (one write per session); the loop also stops on its own when
-    // the session ends, so there is nothing else to do.
-  }
-  if (thread_.joinable()) thread_.join();
-  // The loop is gone, so nothing adds requests: answer every one JS still holds, so no caller
-  // of the mount waits forever, then detach the mount and free the session.
+  // Nothing reads the device any more, so nothing adds requests: answer every one JS still
+  // holds, so no caller of the mount waits forever, then detach the mount and free the session.
   std::unordered_map<uint64_t, InFlight> held;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    held.swap(inFlight_);
-  }
+  held.swap(inFlight_);
   for (auto& [id, entry] : held) fuse_reply_err(entry.req, EIO);
   fuse_session_unmount(se_);
   fuse_session_destroy(se_);
   se_ = nullptr;
-  close(wakeFd_);
-  wakeFd_ = -1;
+  free(buf_.mem);
+  buf_ = fuse_buf{};
 }
 
 void Bridge::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
-  uint64_t id;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (inFlight_.size() >= kMaxInFlight) {
-      id = 0;
-    } else {
-      id = nextId_++;
-      inFlight_.emplace(id, InFlight{req, request->ino, request->flushCovers});
-    }
-  }
-  if (id == 0) {
+  if (inFlight_.size() >= kMaxInFlight) {
     fuse_reply_err(req, EBUSY);
     return;
   }
+  uint64_t id = nextId_++;
+  inFlight_.emplace(id, InFlight{req, request->ino, request->flushCovers});
   request->id = id;
-  // Interrupt registration takes libfuse's request lock and may call OnInterrupt at once (the
-  // interrupt came first), so it runs without our lock held. The id travels in the pointer.
+  // Registration may call OnInterrupt at once (the interrupt came first), which finds the entry
+  // above. The id travels in the pointer.
   fuse_req_interrupt_func(req, InterruptCallback, reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
-  Push(std::move(request));
+  queue_.push_back(std::move(request));
 }
 
 void Bridge::OnInterrupt(uint64_t id) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (inFlight_.find(id) == inFlight_.end()) return;
-  }
+  if (inFlight_.find(id) == inFlight_.end()) return;
   auto event = std::make_unique<Request>();
   event->op = kInterrupt;
   event->id = id;
-  Push(std::move(event));
-}
-
-void Bridge::Push(std::unique_ptr<Request> request) {
-  bool wasEmpty;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    wasEmpty = queue_.empty();
-    queue_.push_back(std::move(request));
-  }
-  if (wasEmpty) wakeup_();
+  queue_.push_back(std::move(event));
 }
 
 std::deque<std::unique_ptr<Request>> Bridge::Drain() {
   std::deque<std::unique_ptr<Request>> out;
-  std::lock_guard<std::mutex> lock(mutex_);
   out.swap(queue_);
   return out;
 }
 
 fuse_req_t Bridge::Claim(uint64_t id, int replyErrno) {
-  InFlight entry{};
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = inFlight_.find(id);
-    if (it == inFlight_.end()) return nullptr;
-    entry = it->second;
-    inFlight_.erase(it);
-  }
+  auto it = inFlight_.find(id);
+  if (it == inFlight_.end()) return nullptr;
+  InFlight entry = it->second;
+  inFlight_.erase(it);
   // A flush's success is noted before the reply goes out, so a FLUSH after this close(2) sees it.
   if (entry.flushCovers != 0 && replyErrno == 0) unflushed_.Flushed(entry.ino, entry.flushCovers);
   return entry.req;
-}
-
-uint64_t Bridge::Pending() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return inFlight_.size();
 }
 
 }  // namespace threefs::fuse

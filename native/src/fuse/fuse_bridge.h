@@ -1,21 +1,20 @@
-// The libfuse3 side of the FUSE bridge: one session, one thread that reads requests from
-// /dev/fuse, low-level operation handlers that turn each request into a queued Request for JS
-// (they never block), and replies keyed by request id. A reply names an id, never a raw
-// fuse_req_t, so a late, repeated or post-interrupt reply from JS finds no entry and is dropped
-// instead of touching freed memory. No Node API here: fuse_addon.cc binds this to JS.
+// The libfuse3 side of the FUSE bridge: one session whose /dev/fuse descriptor is read on the
+// Node event loop (fuse_addon.cc polls it with libuv), low-level operation handlers that turn
+// each request into a queued Request for JS (they never block), and replies keyed by request id.
+// A reply names an id, never a raw fuse_req_t, so a late, repeated or post-interrupt reply from
+// JS finds no entry and is dropped instead of touching freed memory. Everything here runs on the
+// event loop's thread: a request reaches JS without a hand-off between threads, which on a small
+// VM costs more than the request itself. No Node API here: fuse_addon.cc binds this to JS.
 #pragma once
 
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -103,16 +102,25 @@ struct MountOptions {
 
 class Bridge {
  public:
-  // Called (from a FUSE thread) when the queue goes from empty to non-empty.
-  using Wakeup = std::function<void()>;
-
-  explicit Bridge(Wakeup wakeup) : wakeup_(std::move(wakeup)) {}
+  Bridge() = default;
   ~Bridge();
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
 
-  // Creates the session, mounts and starts the loop thread; returns "" or an error message.
+  // Creates the session and mounts; returns "" or an error message. The caller then polls Fd().
   std::string Mount(const MountOptions& options);
-  // Stops the loop, fails requests JS still holds with EIO, unmounts and destroys the session.
+  // Fails requests JS still holds with EIO, unmounts and destroys the session. The caller stops
+  // polling Fd() first.
   void Unmount();
+
+  // The session's /dev/fuse descriptor (non-blocking), to poll for readability.
+  int Fd() const { return fuse_session_fd(se_); }
+  // Reads and handles up to `max` requests, stopping early when none is waiting. Returns false
+  // once the session has ended (unmounted from outside, or the device failed), after queueing a
+  // kEnded event.
+  bool ReceiveSome(size_t max);
+  // Ends the session as a failed read would (the poll reported an error); returns false.
+  bool End();
 
   // Everything queued since the last call.
   std::deque<std::unique_ptr<Request>> Drain();
@@ -122,8 +130,8 @@ class Bridge {
   fuse_req_t Claim(uint64_t id, int replyErrno = 0);
 
   bool Mounted() const { return se_ != nullptr; }
-  uint64_t Forgets() const { return forgets_.load(); }
-  uint64_t Pending();
+  uint64_t Forgets() const { return forgets_; }
+  uint64_t Pending() const { return inFlight_.size(); }
 
   // libfuse callbacks use these.
   void Submit(fuse_req_t req, std::unique_ptr<Request> request);
@@ -133,16 +141,11 @@ class Bridge {
   const MountOptions& Options() const { return options_; }
 
  private:
-  void Loop();
-  void Push(std::unique_ptr<Request> request);
-
-  Wakeup wakeup_;
   MountOptions options_;
   fuse_session* se_ = nullptr;
-  int wakeFd_ = -1;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> forgets_{0};
+  fuse_buf buf_{};  // libfuse's receive buffer, reused for every request
+  bool ended_ = false;
+  uint64_t forgets_ = 0;
   UnflushedWrites unflushed_;
 
   struct InFlight {
@@ -151,7 +154,6 @@ class Bridge {
     uint64_t flushCovers;  // flush requests: the write generation a success covers; else 0
   };
 
-  std::mutex mutex_;  // guards everything below
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, InFlight> inFlight_;
   std::deque<std::unique_ptr<Request>> queue_;

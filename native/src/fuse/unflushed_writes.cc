@@ -11,7 +11,6 @@ constexpr uint64_t kUntracked = UINT64_MAX;
 }  // namespace
 
 void UnflushedWrites::Wrote(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mutex_);
   auto it = inodes_.find(ino);
   if (it != inodes_.end()) {
     it->second = ++lastGeneration_;
@@ -23,7 +22,6 @@ void UnflushedWrites::Wrote(uint64_t ino) {
 }
 
 uint64_t UnflushedWrites::Covering(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mutex_);
   if (overflowed_) return kUntracked;
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) {
@@ -35,17 +33,11 @@ uint64_t UnflushedWrites::Covering(uint64_t ino) {
 
 void UnflushedWrites::Flushed(uint64_t ino, uint64_t generation) {
   if (generation == 0 || generation == kUntracked) return;
-  std::lock_guard<std::mutex> lock(mutex_);
   if (generation > lastGeneration_) std::abort();  // a flush cannot cover writes never seen
   auto it = inodes_.find(ino);
   // Gone: another flush covered it. Newer: writes came in while JS flushed; the next flush
   // sends them.
   if (it != inodes_.end() && it->second <= generation) inodes_.erase(it);
-}
-
-size_t UnflushedWrites::Tracked() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return inodes_.size();
 }
 
 }  // namespace threefs::fuse

@@ -1,6 +1,6 @@
 // Which inodes have had WRITE requests since their last successful FLUSH, so that a FLUSH of an
 // inode with none (close(2) of a file that was only created, opened for write and left alone, or
-// only read) is answered on the FUSE thread instead of a round trip through JS, which would find
+// only read) is answered in native code instead of a round trip through JS, which would find
 // nothing to send. Per inode, not per handle: JS buffers writes per inode, and its flush sends
 // every handle's buffered bytes, so a write through any handle makes the next flush go to JS.
 // Generations, not a flag: writes that arrive while JS flushes are not covered by that flush. One
@@ -9,10 +9,8 @@
 // Bounded: past kMaxTracked inodes nothing is answered here any more (correct, only slower).
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <unordered_map>
 
 namespace threefs::fuse {
@@ -28,12 +26,12 @@ class UnflushedWrites {
   uint64_t Covering(uint64_t ino);
   // JS flushed `ino` successfully, covering writes up to `generation` (from Covering).
   void Flushed(uint64_t ino, uint64_t generation);
-  size_t Tracked();
-  uint64_t AnsweredHere() const { return answeredHere_.load(); }
+  size_t Tracked() const { return inodes_.size(); }
+  uint64_t AnsweredHere() const { return answeredHere_; }
 
  private:
-  std::atomic<uint64_t> answeredHere_{0};
-  std::mutex mutex_;  // guards everything below
+  // Only the event loop's thread calls in (fuse_bridge.h), so nothing here is locked.
+  uint64_t answeredHere_ = 0;
   uint64_t lastGeneration_ = 0;
   // inode -> generation of its latest write not yet covered by a successful flush
   std::unordered_map<uint64_t, uint64_t> inodes_;

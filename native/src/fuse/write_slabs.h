@@ -5,8 +5,8 @@
 // sequential write. A slab is allocated once and reused: JS detaches the write's Buffer once
 // the bytes are stored (or copied), which hands the slab back at once; a Buffer JS drops without
 // detaching hands it back when it is collected. Fixed-size slabs, a capped count; past the cap, or
-// for small writes, the caller allocates as before. Thread-safe: FUSE threads take slabs, the JS
-// thread returns them. One pool per process, never destroyed (a Buffer may outlive every session).
+// for small writes, the caller allocates as before. Thread-safe, though today the bridge takes
+// slabs and Buffer finalizers return them on the same thread, the event loop's. One pool per process, never destroyed (a Buffer may outlive every session).
 #pragma once
 
 #include <cstddef>
