@@ -51,6 +51,15 @@ export function isDirectIo(flags: number): boolean {
   return (flags & constants.O_DIRECT) !== 0;
 }
 
+/**
+ * Whether a handle opened with `flags` can never write. Its close needs no FLUSH: the daemon's
+ * write buffer only holds bytes of handles that can write, and each of those is flushed by its
+ * own close (or fsync, a read of the inode, the timer).
+ */
+export function isReadOnly(flags: number): boolean {
+  return (flags & (constants.O_WRONLY | constants.O_RDWR)) === 0; // O_RDONLY is 0
+}
+
 export interface SpaceReport {
   totalBytes: number;
   usedBytes: number;

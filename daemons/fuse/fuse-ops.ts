@@ -9,7 +9,14 @@ import type { CallerGroups } from './caller-groups.js';
 import { DirHandle } from './dir-handle.js';
 import { ReplyBuffers, type SharedSlots } from './reply-buffers.js';
 import { errno, errnoOf } from './errno.js';
-import { attrRow, isDirectIo, openFlagsOf, statfsFields, writeAttrRow } from './fuse-attrs.js';
+import {
+  attrRow,
+  isDirectIo,
+  isReadOnly,
+  openFlagsOf,
+  statfsFields,
+  writeAttrRow,
+} from './fuse-attrs.js';
 import {
   ATTR_FIELDS,
   type FuseRequest,
@@ -233,7 +240,7 @@ export class FuseOps {
         const fh = this.newFh();
         const handle = await api.open(r.ino, kernelPlaced(r.flags), await this.user(r));
         this.files.set(fh, handle);
-        if (!this.s.replyOpen(r.id, fh, isDirectIo(r.flags), false)) {
+        if (!this.s.replyOpen(r.id, fh, isDirectIo(r.flags), false, isReadOnly(r.flags))) {
           // Interrupted: the kernel never learns this handle, so it will never release it.
           this.files.delete(fh);
           await handle.close();
@@ -323,7 +330,7 @@ export class FuseOps {
         await dir.from(0, 2); // the first page: permission errors surface at opendir
         const fh = this.newFh();
         this.dirs.set(fh, dir);
-        this.s.replyOpen(r.id, fh, false, false);
+        this.s.replyOpen(r.id, fh, false, false, false);
         return;
       }
       case Op.readdir:

@@ -14,17 +14,30 @@ await runDaemon({
   status: (config) => config.status,
   start: async ({ config, log, registry }) => {
     const mount = await startMount(config, log);
-    let countedFlushes = 0;
-    new Counter({
-      name: 'threefs_fuse_flushes_answered_natively_total',
-      help: 'FLUSH requests answered without JS: no write to the inode since its last flush',
-      registers: [registry],
-      collect() {
-        const now = mount.stats().flushesAnsweredNatively;
-        this.inc(now - countedFlushes);
-        countedFlushes = now;
-      },
-    });
+    /** A counter that follows one of the bridge's own running totals. */
+    const bridgeCounter = (name: string, help: string, total: () => number) => {
+      let counted = 0;
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const now = total();
+          this.inc(now - counted);
+          counted = now;
+        },
+      });
+    };
+    bridgeCounter(
+      'threefs_fuse_flushes_total',
+      'FLUSH requests from the kernel (close(2) of a handle that can write)',
+      () => mount.stats().flushes,
+    );
+    bridgeCounter(
+      'threefs_fuse_flushes_answered_natively_total',
+      'FLUSH requests answered without JS: no write to the inode since its last flush',
+      () => mount.stats().flushesAnsweredNatively,
+    );
     new Gauge({
       name: 'threefs_fuse_unflushed_inodes',
       help: 'inodes with writes that no successful flush has covered yet',

@@ -94,7 +94,9 @@ export interface NativeFuseSession {
     mounted: boolean;
     pending: number;
     forgets: number;
-    /** FLUSHes answered on the FUSE thread: no WRITE for the inode since its last flush. */
+    /** Every FLUSH the kernel sent (one per close(2) of a handle opened with flushes). */
+    flushes: number;
+    /** FLUSHes answered in native code: no WRITE for the inode since its last flush. */
     flushesAnsweredNatively: number;
     /** Inodes with WRITEs that no successful flush has covered yet. */
     unflushedInodes: number;
@@ -121,7 +123,14 @@ export interface NativeFuseSession {
   ): boolean;
   replyAttr(id: number, attrs: Float64Array, attrTimeout: number): boolean;
   replyReadlink(id: number, target: string): boolean;
-  replyOpen(id: number, fh: number, directIo: boolean, keepCache: boolean): boolean;
+  /** `noFlush`: the kernel sends no FLUSH when the handle is closed (FOPEN_NOFLUSH). */
+  replyOpen(
+    id: number,
+    fh: number,
+    directIo: boolean,
+    keepCache: boolean,
+    noFlush: boolean,
+  ): boolean;
   replyWrite(id: number, count: number): boolean;
   replyBuf(id: number, data: Buffer): boolean;
   replyStatfs(id: number, fields: Float64Array): boolean;

@@ -10,7 +10,7 @@ import { ThreeFsError } from '../../daemons/common/errors.js';
 import { parseGroupsLine } from '../../daemons/fuse/caller-groups.js';
 import { DirHandle } from '../../daemons/fuse/dir-handle.js';
 import { errno, errnoOf } from '../../daemons/fuse/errno.js';
-import { attrRow, openFlagsOf, statfsFields } from '../../daemons/fuse/fuse-attrs.js';
+import { attrRow, isReadOnly, openFlagsOf, statfsFields } from '../../daemons/fuse/fuse-attrs.js';
 import { mountPoints } from '../../daemons/fuse/mount-checks.js';
 import type { Attrs } from '../../daemons/client/file-api.js';
 
@@ -274,6 +274,20 @@ describe('FUSE daemon rules', () => {
     assert.equal(openFlagsOf(O_WRONLY | O_TRUNC).truncate, true);
     assert.equal(openFlagsOf(O_WRONLY | O_APPEND).append, true);
     assert.equal(openFlagsOf(O_WRONLY | O_EXCL).exclusive, true);
+  });
+
+  it('only a handle that can never write is opened without FLUSH on close', () => {
+    const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND, O_DIRECT } = constants;
+    const rows: Array<[number, boolean]> = [
+      [O_RDONLY, true],
+      [O_RDONLY | O_DIRECT, true],
+      [O_RDONLY | O_TRUNC, true], // truncated at open, by meta: nothing buffered
+      [O_WRONLY, false],
+      [O_RDWR, false],
+      [O_WRONLY | O_APPEND, false],
+      [O_RDWR | O_DIRECT, false],
+    ];
+    for (const [flags, expected] of rows) assert.equal(isReadOnly(flags), expected, String(flags));
   });
 
   it('attribute rows carry the type bits and sizes', () => {

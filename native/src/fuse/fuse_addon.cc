@@ -254,6 +254,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
     // FLUSHes answered in native code (nothing written since the last flush), and inodes
     // with writes no flush has covered yet.
+    o.Set("flushes", bridge_ ? static_cast<double>(bridge_->Unflushed().Flushes()) : 0.0);
     o.Set("flushesAnsweredNatively",
           bridge_ ? static_cast<double>(bridge_->Unflushed().AnsweredHere()) : 0.0);
     o.Set("unflushedInodes",
@@ -336,12 +337,13 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     return Result(info, req != nullptr);
   }
 
-  // replyOpen(id, fh, directIo, keepCache)
+  // replyOpen(id, fh, directIo, keepCache, noFlush)
   Napi::Value ReplyOpen(const Napi::CallbackInfo& info) {
     fuse_file_info fi{};
     fi.fh = ToU64(info[1], "fh");
     fi.direct_io = info[2].ToBoolean() ? 1 : 0;
     fi.keep_cache = info[3].ToBoolean() ? 1 : 0;
+    fi.noflush = info[4].ToBoolean() ? 1 : 0;  // FOPEN_NOFLUSH: close(2) sends no FLUSH
     fuse_req_t req = Claim(info);
     if (req) fuse_reply_open(req, &fi);
     return Result(info, req != nullptr);

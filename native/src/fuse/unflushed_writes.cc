@@ -22,6 +22,7 @@ void UnflushedWrites::Wrote(uint64_t ino) {
 }
 
 uint64_t UnflushedWrites::Covering(uint64_t ino) {
+  flushes_++;
   if (overflowed_) return kUntracked;
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) {

@@ -27,10 +27,13 @@ class UnflushedWrites {
   // JS flushed `ino` successfully, covering writes up to `generation` (from Covering).
   void Flushed(uint64_t ino, uint64_t generation);
   size_t Tracked() const { return inodes_.size(); }
+  // Every FLUSH the kernel sent (each one asks Covering), and those answered without JS.
+  uint64_t Flushes() const { return flushes_; }
   uint64_t AnsweredHere() const { return answeredHere_; }
 
  private:
   // Only the event loop's thread calls in (fuse_bridge.h), so nothing here is locked.
+  uint64_t flushes_ = 0;
   uint64_t answeredHere_ = 0;
   uint64_t lastGeneration_ = 0;
   // inode -> generation of its latest write not yet covered by a successful flush
