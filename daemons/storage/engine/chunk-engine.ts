@@ -71,6 +71,8 @@ export interface ChunkEngineStatus {
   queuedChunkOps: number;
   /** Long-lived read blocks: bytes allocated, bytes viewed by JS or read into now. */
   readPool: { totalBytes: number; inUseBytes: number; badReleases: number };
+  /** Writes sent to the disk from the received payload itself, with no bounce copy. */
+  writesInPlace: number;
 }
 
 function toMeta(chainId: number, chunkId: Buffer, rec: ChunkRecord): ChunkMeta {
@@ -232,6 +234,7 @@ export class ChunkEngine implements ChunkStore {
       pinnedBlocks: this.pins.pinnedCount,
       queuedChunkOps: this.locks.size,
       readPool: this.io.readPool,
+      writesInPlace: this.io.writesInPlace,
     };
   }
 

@@ -105,6 +105,7 @@ interface NativeExecutor {
   releaseBlock(block: number): void;
   /** [pooled bytes, bytes in use, bad releases] */
   readonly poolStats: [number, number, number];
+  readonly writesInPlace: number;
   readonly backend: 'io_uring' | 'threads';
   readonly fallbackReason: string | null;
   readonly inFlight: number;
@@ -319,6 +320,15 @@ export class ChunkIo {
       await new Promise<void>((resolve) => (this.drained = resolve));
     }
     this.executor.close();
+  }
+
+  /**
+   * Writes that went to the disk straight from the caller's memory (one page-aligned piece as
+   * long as the write, e.g. a whole chunk received into the transport's payload pool) rather than
+   * through a bounce copy.
+   */
+  get writesInPlace(): number {
+    return this.executor.writesInPlace;
   }
 
   /** The read pool: bytes allocated, bytes held by live views or reads in flight. */

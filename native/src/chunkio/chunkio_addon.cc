@@ -138,6 +138,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
                         InstanceMethod<&Executor::Close>("close"),
                         InstanceMethod<&Executor::ReleaseBlock>("releaseBlock"),
                         InstanceAccessor<&Executor::PoolStats>("poolStats"),
+                        InstanceAccessor<&Executor::WritesInPlace>("writesInPlace"),
                         InstanceAccessor<&Executor::Backend>("backend"),
                         InstanceAccessor<&Executor::FallbackReason>("fallbackReason"),
                         InstanceAccessor<&Executor::InFlight>("inFlight")});
@@ -224,7 +225,11 @@ class Executor : public Napi::ObjectWrap<Executor> {
         result.Set("crcs", crcs);
         if (op.kind == OpKind::kWrite) result.Set("crc", Napi::Number::New(env, op.crc));
       }
-      threefs::ReleaseAligned(op.buffer);
+      if (op.in_place) {
+        writes_in_place_++;  // only writes reach here in place: gather reads finish elsewhere
+      } else {
+        threefs::ReleaseAligned(op.buffer);
+      }
       op.buffer = {};
       results.Set(static_cast<uint32_t>(i), result);
     }
@@ -497,6 +502,11 @@ class Executor : public Napi::ObjectWrap<Executor> {
   }
 
   // [pooled bytes, bytes in use, bad releases]
+  // Writes sent to the disk from the caller's memory, without a bounce copy (WritableInPlace).
+  Napi::Value WritesInPlace(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(writes_in_place_));
+  }
+
   Napi::Value PoolStats(const Napi::CallbackInfo& info) {
     Napi::Array stats = Napi::Array::New(info.Env(), 3);
     stats.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(read_pool_.totalBytes())));
@@ -523,6 +533,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
   std::unique_ptr<threefs::IoBackend> backend_;
   std::string fallback_reason_;
   uint64_t max_in_flight_ = 1024;
+  uint64_t writes_in_place_ = 0;
   uint64_t in_flight_ = 0;
   bool closed_ = false;
 };

@@ -38,9 +38,25 @@ bool OpenNextPhase(IoBatch& batch) {
   return true;
 }
 
+bool WritableInPlace(const IoOp& op) {
+  if (op.kind != OpKind::kWrite || op.pieces.size() != 1) return false;
+  const Piece& piece = op.pieces[0];
+  return piece.data != nullptr && piece.length == op.length && op.length % kDirectAlign == 0 &&
+         reinterpret_cast<uintptr_t>(piece.data) % kDirectAlign == 0;
+}
+
 int PrepareOp(IoOp& op) {
   if (op.kind != OpKind::kRead && op.kind != OpKind::kWrite) return 0;
   if (op.kind == OpKind::kRead && op.buffer.data != nullptr) return 0;  // a pool block, or in place
+  if (WritableInPlace(op)) {
+    // A whole aligned write in one aligned piece (a 1 MiB chunk straight from the transport's
+    // payload pool): O_DIRECT takes it as it is, no bounce copy. The caller's reference to the
+    // piece keeps it alive until the batch completes, and the write only reads it.
+    op.buffer = {const_cast<uint8_t*>(op.pieces[0].data), static_cast<size_t>(op.length)};
+    op.in_place = true;
+    ChecksumGranules(op, op.buffer.data, op.crc_length, true);
+    return 0;
+  }
   try {
     op.buffer = AcquireAligned(op.length);
   } catch (const std::bad_alloc&) {

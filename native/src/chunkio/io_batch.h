@@ -49,7 +49,8 @@ struct IoOp {
 
   // Gather reads (submitGather): once every granule of [0, crc_length) matches `expected`, bytes
   // [skip, skip + copy_length) of what was read belong at `gather_to`. `in_place` means `buffer`
-  // already is that spot (page-aligned, nothing to skip), so nothing is copied.
+  // already is that spot (page-aligned, nothing to skip), so nothing is copied; for a write, that
+  // `buffer` is the caller's one piece (WritableInPlace). Either way it is not ours to release.
   uint8_t* gather_to = nullptr;
   uint64_t skip = 0;
   uint64_t copy_length = 0;
@@ -71,6 +72,10 @@ inline bool IsBarrier(OpKind kind) { return kind == OpKind::kFsync || kind == Op
 
 // Advances `batch` to its next phase; returns false when every op has run.
 bool OpenNextPhase(IoBatch& batch);
+
+// Whether a write can go to the disk from its caller's memory: one page-aligned piece exactly as
+// long as the (aligned) write. PrepareOp then points `buffer` at it and sets `in_place`.
+bool WritableInPlace(const IoOp& op);
 
 // Before submission: allocate the aligned buffer (unless a read already has one), gather write pieces, checksum writes.
 // Returns 0 or -errno (the op then completes with that result without touching the disk).
