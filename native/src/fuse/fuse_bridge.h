@@ -4,7 +4,9 @@
 // A reply names an id, never a raw fuse_req_t, so a late, repeated or post-interrupt reply from
 // JS finds no entry and is dropped instead of touching freed memory. Everything here runs on the
 // event loop's thread: a request reaches JS without a hand-off between threads, which on a small
-// VM costs more than the request itself. No Node API here: fuse_addon.cc binds this to JS.
+// VM costs more than the request itself. So nothing on that thread may make a synchronous call
+// into this mount: only this thread could answer it. No Node API here: fuse_addon.cc binds this
+// to JS.
 #pragma once
 
 #define FUSE_USE_VERSION 34
