@@ -166,7 +166,6 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     }
   }
 
- private:
   Napi::Value ToJs(Napi::Env env, Request& r) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("id", static_cast<double>(r.id));
@@ -252,8 +251,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
     o.Set("mounted", bridge_ != nullptr && bridge_->Mounted());
     o.Set("pending", bridge_ ? static_cast<double>(bridge_->Pending()) : 0.0);
     o.Set("forgets", bridge_ ? static_cast<double>(bridge_->Forgets()) : 0.0);
-    // FLUSHes answered in native code (nothing written since the last flush), and inodes
-    // with writes no flush has covered yet.
+    // FLUSHes from the kernel, those answered in native code (nothing written since the last
+    // flush), and inodes with writes no flush has covered yet.
     o.Set("flushes", bridge_ ? static_cast<double>(bridge_->Unflushed().Flushes()) : 0.0);
     o.Set("flushesAnsweredNatively",
           bridge_ ? static_cast<double>(bridge_->Unflushed().AnsweredHere()) : 0.0);

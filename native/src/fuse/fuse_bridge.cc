@@ -1,6 +1,6 @@
 // Low-level operations → queued Requests, reading requests off the device, and the request table
-// (see the header). Handlers copy what they need out of libfuse's buffers (names, write data) because
-// those buffers are reused as soon as the handler returns; the reply comes later from JS.
+// (see the header). Handlers copy what they need out of libfuse's buffers (names, write data)
+// because those buffers are reused as soon as the handler returns; the reply comes later from JS.
 #include "fuse_bridge.h"
 
 #include <fcntl.h>
@@ -323,15 +323,12 @@ bool Bridge::ReceiveSome(size_t max) {
     int res = fuse_session_receive_buf(se_, &buf_);
     if (res == -EINTR) continue;
     if (res == -EAGAIN) return true;  // nothing more waiting
-    if (res <= 0) {
-      // 0: the kernel ended the session (unmounted from outside); below 0: the device failed.
-      fuse_session_exit(se_);
-      break;
-    }
+    // 0: the kernel ended the session (unmounted from outside); below 0: the device failed.
+    if (res <= 0) return End();
     fuse_session_process_buf(se_, &buf_);
   }
-  if (!fuse_session_exited(se_)) return true;  // `max` handled; the poll fires again for the rest
-  return End();
+  // `max` handled: the poll fires again for the rest.
+  return fuse_session_exited(se_) ? End() : true;
 }
 
 bool Bridge::End() {
