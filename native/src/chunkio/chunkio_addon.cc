@@ -501,12 +501,12 @@ class Executor : public Napi::ObjectWrap<Executor> {
     return info.Env().Undefined();
   }
 
-  // [pooled bytes, bytes in use, bad releases]
   // Writes sent to the disk from the caller's memory, without a bounce copy (WritableInPlace).
   Napi::Value WritesInPlace(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(writes_in_place_));
   }
 
+  // [pooled bytes, bytes in use, bad releases]
   Napi::Value PoolStats(const Napi::CallbackInfo& info) {
     Napi::Array stats = Napi::Array::New(info.Env(), 3);
     stats.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(read_pool_.totalBytes())));
