@@ -31,7 +31,6 @@ import {
   encodePosition,
   INITIAL_POSITION,
   WriteAheadLog,
-  type SyncCounts,
   type WalPosition,
 } from './wal.js';
 import { decodeOps, WalRecordBuilder, type WalOp } from './wal-record.js';
@@ -254,11 +253,6 @@ export class LmdbKvStore extends KvStoreBase {
   lastCommitId(): number {
     this.checkOpen();
     return (this.db.getStats() as { lastTxnId: number }).lastTxnId;
-  }
-
-  /** How many log syncs of this process ran on the event loop and on the thread pool. */
-  syncCounts(): SyncCounts {
-    return this.wal.syncCounts();
   }
 
   /** The log's end as committed in LMDB (its lsn counts group commits since the store began). */
