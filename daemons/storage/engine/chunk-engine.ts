@@ -73,6 +73,8 @@ export interface ChunkEngineStatus {
   readPool: { totalBytes: number; inUseBytes: number; badReleases: number };
   /** Writes sent to the disk from the received payload itself, with no bounce copy. */
   writesInPlace: number;
+  /** Gather batches that ran on the event loop's own ring (io.loopReadBytes). */
+  loopReads: number;
 }
 
 function toMeta(chainId: number, chunkId: Buffer, rec: ChunkRecord): ChunkMeta {
@@ -180,6 +182,7 @@ export class ChunkEngine implements ChunkStore {
       maxInFlight: config.io.maxInFlightBatches,
       maxQueued: config.io.maxQueuedBatches,
       readPoolBytes: config.io.readPoolBytes,
+      loopReadBytes: config.io.loopReadBytes,
     });
     if (io.backend !== 'io_uring') {
       logger.warn({ reason: io.fallbackReason }, 'chunk I/O runs on a thread pool, not io_uring');
@@ -235,6 +238,7 @@ export class ChunkEngine implements ChunkStore {
       queuedChunkOps: this.locks.size,
       readPool: this.io.readPool,
       writesInPlace: this.io.writesInPlace,
+      loopReads: this.io.loopReads,
     };
   }
 

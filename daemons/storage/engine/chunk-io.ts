@@ -109,6 +109,7 @@ interface NativeExecutor {
   readonly backend: 'io_uring' | 'threads';
   readonly fallbackReason: string | null;
   readonly inFlight: number;
+  readonly loopReads: number;
 }
 
 interface ChunkIoAddon {
@@ -118,6 +119,7 @@ interface ChunkIoAddon {
     threads?: number;
     maxInFlight?: number;
     readPoolBytes?: number;
+    loopReadBytes?: number;
   }) => NativeExecutor;
   crc32cCombine(crcA: number, crcB: number, lengthB: number): number;
   crc32cConcat(crcs: Uint32Array, granule: number, length: number): number;
@@ -171,6 +173,12 @@ export interface ChunkIoOptions {
   maxQueued?: number;
   /** Bytes of long-lived read blocks (reads past it get one-off buffers). */
   readPoolBytes?: number;
+  /**
+   * Gather batches reading at most this many bytes run on an io_uring this thread drives itself
+   * (0: every batch goes to the I/O thread). See "Small reads on the event loop" in
+   * docs/chunk-engine.md.
+   */
+  loopReadBytes?: number;
 }
 
 function encode(op: IoOp): Record<string, unknown> {
@@ -213,6 +221,7 @@ export class ChunkIo {
       // The native bound is a backstop; this class keeps below it.
       maxInFlight: this.maxInFlight + 1,
       readPoolBytes: options.readPoolBytes ?? 128 * 1024 * 1024,
+      loopReadBytes: options.loopReadBytes ?? 0,
     });
     const executor = this.executor;
     this.views = new PooledViews((block) => {
@@ -329,6 +338,11 @@ export class ChunkIo {
    */
   get writesInPlace(): number {
     return this.executor.writesInPlace;
+  }
+
+  /** Gather batches that ran on the event loop's own ring (loopReadBytes). */
+  get loopReads(): number {
+    return this.executor.loopReads;
   }
 
   /** The read pool: bytes allocated, bytes held by live views or reads in flight. */

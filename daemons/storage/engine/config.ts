@@ -25,6 +25,17 @@ export const chunkEngineOptionsSchema = z.object({
       queueDepth: z.number().int().min(8).max(4096).default(256),
       threads: z.number().int().min(1).max(256).default(8),
       maxInFlightBatches: z.number().int().min(1).max(65_536).default(256),
+      /**
+       * Reads of a batch up to this many bytes from the disk go to an io_uring the event loop
+       * drives itself, with no thread woken on either side; larger ones (and their checksums)
+       * stay on the I/O thread. 0 sends every read to the I/O thread.
+       */
+      loopReadBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(64 * 2 ** 20)
+        .default(256 * 2 ** 10),
       maxQueuedBatches: z.number().int().min(1).default(16_384),
       /**
        * Long-lived read destinations, allocated as reads need them. A block returns only when V8's

@@ -1,6 +1,7 @@
 // JS binding of the chunk I/O executor. One submit() call carries a batch of ops and returns one
 // Promise; the ops run on an I/O thread (io_uring, or a thread pool when the kernel refuses
-// io_uring) and results come back through a thread-safe function. Reads land in blocks of a pool
+// io_uring) and results come back through a thread-safe function. Small gather reads
+// (loopReadBytes) instead go to a ring this thread drives, reaped from a uv_poll on its eventfd. Reads land in blocks of a pool
 // whose ArrayBuffers live as long as the executor (a fresh ArrayBuffer per read would count as new
 // external memory, and V8 answers every 64 MiB of that with a full mark-compact: at 1.5 GB/s of
 // reads that was 40% of the CPU); JS views a block and calls releaseBlock once its views are
@@ -8,6 +9,7 @@
 // Buffer. Write pieces are JS Buffers kept alive by a reference to the ops array until the batch
 // completes.
 #include <napi.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -141,7 +143,8 @@ class Executor : public Napi::ObjectWrap<Executor> {
                         InstanceAccessor<&Executor::WritesInPlace>("writesInPlace"),
                         InstanceAccessor<&Executor::Backend>("backend"),
                         InstanceAccessor<&Executor::FallbackReason>("fallbackReason"),
-                        InstanceAccessor<&Executor::InFlight>("inFlight")});
+                        InstanceAccessor<&Executor::InFlight>("inFlight"),
+                        InstanceAccessor<&Executor::LoopReads>("loopReads")});
   }
 
   // new Executor({ backend?: 'auto' | 'io_uring' | 'threads', queueDepth?, threads?, maxInFlight?,
@@ -160,6 +163,8 @@ class Executor : public Napi::ObjectWrap<Executor> {
     const uint64_t depth = options.Has("queueDepth") ? UintField(options, "queueDepth", 4096) : 256;
     const uint64_t threads = options.Has("threads") ? UintField(options, "threads", 256) : 8;
     max_in_flight_ = options.Has("maxInFlight") ? UintField(options, "maxInFlight", 65536) : 1024;
+    loop_read_bytes_ =
+        options.Has("loopReadBytes") ? UintField(options, "loopReadBytes", kMaxOpBytes) : 0;
 
     tsfn_ = Tsfn::New(env, "threefs-chunkio", 0, 1, this);
     tsfn_.Unref(env);  // an idle executor never keeps the process alive
@@ -176,6 +181,8 @@ class Executor : public Napi::ObjectWrap<Executor> {
       fallback_reason_ = "thread backend requested";
     }
     if (!backend_) backend_ = threefs::MakeThreadBackend(static_cast<unsigned>(threads), done);
+    // Small gather reads on this thread's own ring, when io_uring is what runs the rest.
+    if (loop_read_bytes_ > 0 && std::string(backend_->Name()) == "io_uring") StartLoopRing(env);
   }
 
   ~Executor() override {
@@ -409,12 +416,21 @@ class Executor : public Napi::ObjectWrap<Executor> {
     batch->gather_total = total;
     batch->io.owner = batch.get();
     Napi::Promise promise = batch->deferred.Promise();
+    uint64_t disk_bytes = 0;
+    for (const IoOp& op : batch->io.ops) disk_bytes += op.length;
+    const bool on_loop = loop_ring_ && disk_bytes <= loop_read_bytes_;
     if (in_flight_ == 0) {
       tsfn_.Ref(env);
       Ref();
     }
     in_flight_++;
-    backend_->Submit(&batch.release()->io);
+    if (on_loop) {
+      if (loop_ring_->Live() == 0) uv_ref(reinterpret_cast<uv_handle_t*>(loop_poll_));
+      loop_batches_++;
+      loop_ring_->Submit(&batch.release()->io);
+    } else {
+      backend_->Submit(&batch.release()->io);
+    }
     return promise;
   }
 
@@ -468,8 +484,57 @@ class Executor : public Napi::ObjectWrap<Executor> {
   void Shutdown() {
     if (closed_) return;
     closed_ = true;
+    if (loop_ring_) {
+      loop_ring_->Stop();  // resolves what it carried, here
+      uv_poll_stop(loop_poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(loop_poll_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      loop_poll_ = nullptr;
+    }
     if (backend_) backend_->Stop();
     tsfn_.Release();
+  }
+
+  // The ring this thread drives: its completions signal an eventfd that the event loop polls.
+  // Without it (setup refused), every read goes to the I/O thread as before.
+  void StartLoopRing(Napi::Env env) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return;
+    env_ = env;
+    std::string why_not;
+    auto done = [this](IoBatch* batch) {
+      std::unique_ptr<JsBatch> owned(static_cast<JsBatch*>(batch->owner));
+      if (loop_ring_->Live() == 0 && loop_poll_ != nullptr)
+        uv_unref(reinterpret_cast<uv_handle_t*>(loop_poll_));  // idle: keeps nothing alive
+      Finished(env_, owned.get());
+    };
+    // Deep enough for the reads of one 4 MiB client request in 4 KiB pieces, at most.
+    loop_ring_ = threefs::MakeLoopUringBackend(256, done, &why_not);
+    if (!loop_ring_) return;
+    loop_poll_ = new uv_poll_t{};
+    if (uv_poll_init(loop, loop_poll_, loop_ring_->CompletionFd()) != 0) {
+      delete loop_poll_;
+      loop_poll_ = nullptr;
+      loop_ring_.reset();
+      return;
+    }
+    loop_poll_->data = this;
+    context_ = std::make_unique<Napi::AsyncContext>(env, "threefs-chunkio-reads");
+    uv_poll_start(loop_poll_, UV_READABLE, OnLoopRingReadable);
+    uv_unref(reinterpret_cast<uv_handle_t*>(loop_poll_));
+  }
+
+  static void OnLoopRingReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
+    auto* self = static_cast<Executor*>(handle->data);
+    if (!self->loop_ring_) return;
+    Napi::HandleScope scope(self->env_);
+    // Closing the scope runs the promise jobs the resolutions queued, as after any I/O callback.
+    Napi::CallbackScope callback(self->env_, *self->context_);
+    try {
+      self->loop_ring_->Reap();
+    } catch (const Napi::Error& err) {
+      napi_fatal_exception(self->env_, err.Value());
+    }
   }
 
   static size_t ReadPoolBytes(const Napi::CallbackInfo& info) {
@@ -525,6 +590,10 @@ class Executor : public Napi::ObjectWrap<Executor> {
   Napi::Value InFlight(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(in_flight_));
   }
+  // Gather batches that ran on this thread's own ring.
+  Napi::Value LoopReads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(loop_batches_));
+  }
 
   static constexpr size_t kDefaultReadPoolBytes = size_t{256} << 20;
 
@@ -532,6 +601,13 @@ class Executor : public Napi::ObjectWrap<Executor> {
   Tsfn tsfn_;
   std::unique_ptr<threefs::IoBackend> backend_;
   std::string fallback_reason_;
+  // Gather batches reading at most this many bytes from the disk run on loop_ring_ (0: none).
+  uint64_t loop_read_bytes_ = 0;
+  std::unique_ptr<threefs::IoBackend> loop_ring_;
+  uv_poll_t* loop_poll_ = nullptr;  // freed by its close callback
+  std::unique_ptr<Napi::AsyncContext> context_;
+  napi_env env_ = nullptr;
+  uint64_t loop_batches_ = 0;
   uint64_t max_in_flight_ = 1024;
   uint64_t writes_in_place_ = 0;
   uint64_t in_flight_ = 0;

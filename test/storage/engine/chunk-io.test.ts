@@ -37,15 +37,23 @@ describe('CRC32C combine', () => {
   });
 });
 
-for (const backend of ['io_uring', 'threads'] as const) {
-  describe(`chunk I/O executor (${backend})`, () => {
-    const disk = tempDisk(`io-${backend}`);
+// Every case runs on the I/O thread's ring, on the thread pool, and with gather reads up to
+// 1 MiB on a ring the event loop drives (loopReadBytes).
+const executors = [
+  { name: 'io_uring', backend: 'io_uring', loopReadBytes: 0 },
+  { name: 'threads', backend: 'threads', loopReadBytes: 0 },
+  { name: 'io_uring, reads on the loop', backend: 'io_uring', loopReadBytes: 1 << 20 },
+] as const;
+
+for (const { name, backend, loopReadBytes } of executors) {
+  describe(`chunk I/O executor (${name})`, () => {
+    const disk = tempDisk(`io-${name.replace(/\W+/g, '-')}`);
     let io: ChunkIo;
     let direct: number;
     let buffered: number;
     const file = path.join(disk.dir, 'data');
     before(() => {
-      io = new ChunkIo({ backend });
+      io = new ChunkIo({ backend, loopReadBytes });
       direct = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o600);
       buffered = openSync(file, constants.O_RDWR);
     });
@@ -229,7 +237,7 @@ for (const backend of ['io_uring', 'threads'] as const) {
     });
 
     it('many batches at once (more than the in-flight bound) all complete', async () => {
-      const small = new ChunkIo({ backend, maxInFlight: 4 });
+      const small = new ChunkIo({ backend, loopReadBytes, maxInFlight: 4 });
       try {
         const results = await Promise.all(
           Array.from({ length: 64 }, (_, i) =>
@@ -390,7 +398,7 @@ for (const backend of ['io_uring', 'threads'] as const) {
       });
 
       it('past the read pool, the destination is a one-off buffer with the same bytes', async () => {
-        const unpooled = new ChunkIo({ backend, readPoolBytes: 0 });
+        const unpooled = new ChunkIo({ backend, loopReadBytes, readPoolBytes: 0 });
         try {
           const { statuses, data } = await unpooled.submitGather([
             readOf(100, 9000),
@@ -402,6 +410,63 @@ for (const backend of ['io_uring', 'threads'] as const) {
         } finally {
           await unpooled.close();
         }
+      });
+
+      it('small batches run on the loop only where asked; a larger one goes to the I/O thread', async () => {
+        const before = io.loopReads;
+        await io.submitGather([readOf(0, 4096), readOf(4096 * 5, 4096 * 7)]);
+        const big = Array.from({ length: 5 }, () => readOf(0, 64 * 4096)).map((r, k) => ({
+          ...r,
+          expected: granuleCrcs(0, 64 * 4096),
+          skip: 0,
+          copyLength: 64 * 4096 - k, // 5 × 256 KiB from the disk: past 1 MiB
+        }));
+        const { statuses } = await io.submitGather(big);
+        assert.deepEqual(
+          [...statuses],
+          big.map((r) => r.copyLength),
+        );
+        const onLoop = backend === 'io_uring' && loopReadBytes > 0 ? 1 : 0;
+        assert.equal(io.loopReads - before, onLoop, 'only the small batch counts');
+      });
+
+      it('more reads in flight than the ring has entries all complete, byte-exact', async () => {
+        // 48 batches of 16 reads: 768 reads against rings of 256 entries.
+        const batches = Array.from({ length: 48 }, (_, b) =>
+          Array.from({ length: 16 }, (_, k) => {
+            const page = (b * 16 + k) % 64;
+            return readOf(page * 4096, page * 4096 + 4096);
+          }),
+        );
+        const results = await Promise.all(batches.map((reads) => io.submitGather(reads)));
+        results.forEach(({ statuses, data }, b) => {
+          assert.ok(
+            statuses.every((s) => s === 4096),
+            `batch ${b}`,
+          );
+          for (let k = 0; k < 16; k++) {
+            const page = (b * 16 + k) % 64;
+            assert.ok(
+              data
+                .subarray(k * 4096, k * 4096 + 4096)
+                .equals(content.subarray(page * 4096, page * 4096 + 4096)),
+              `batch ${b} read ${k}`,
+            );
+          }
+        });
+      });
+
+      it('close() with reads in flight still answers them', async () => {
+        const closing = new ChunkIo({ backend, loopReadBytes });
+        const pending = Array.from({ length: 8 }, (_, k) =>
+          closing.submitGather([readOf(k * 4096, k * 4096 + 4096)]),
+        );
+        await closing.close();
+        const results = await Promise.all(pending);
+        results.forEach(({ statuses, data }, k) => {
+          assert.equal(statuses[0], 4096);
+          assert.ok(data.equals(content.subarray(k * 4096, k * 4096 + 4096)));
+        });
       });
     });
   });
