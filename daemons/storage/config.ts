@@ -8,6 +8,7 @@ import {
   mgmtdAddresses,
   statusSchema,
 } from '../common/config-fields.js';
+import { DEFAULT_LOOP_READ_BYTES } from './engine/config.js';
 
 export const storageConfigSchema = z.object({
   nodeId: z
@@ -74,6 +75,17 @@ export const storageConfigSchema = z.object({
         .enum(['auto', 'off'])
         .default('auto')
         .describe('O_DIRECT where the file system allows it'),
+      io: z
+        .object({
+          loopReadBytes: z
+            .number()
+            .int()
+            .min(0)
+            .max(64 * 2 ** 20)
+            .default(DEFAULT_LOOP_READ_BYTES)
+            .describe('read batches up to this many bytes run on the event loop (0: none)'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   maxConcurrentUpdates: z

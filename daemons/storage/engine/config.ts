@@ -2,6 +2,9 @@
 // field named. The storage daemon embeds this schema in its own config.
 import { z } from 'zod';
 
+/** Gather batches reading up to this many bytes run on the event loop's ring (io.loopReadBytes). */
+export const DEFAULT_LOOP_READ_BYTES = 256 * 2 ** 10;
+
 export const chunkEngineOptionsSchema = z.object({
   /** The disk's directory: data/ (the data files) and meta/ (LMDB) live under it. */
   path: z.string().min(1),
@@ -35,7 +38,7 @@ export const chunkEngineOptionsSchema = z.object({
         .int()
         .min(0)
         .max(64 * 2 ** 20)
-        .default(256 * 2 ** 10),
+        .default(DEFAULT_LOOP_READ_BYTES),
       maxQueuedBatches: z.number().int().min(1).default(16_384),
       /**
        * Long-lived read destinations, allocated as reads need them. A block returns only when V8's
