@@ -1,10 +1,11 @@
 // JS binding of the chunk I/O executor. One submit() call carries a batch of ops and returns one
 // Promise; the ops run on an I/O thread (io_uring, or a thread pool when the kernel refuses
 // io_uring) and results come back through a thread-safe function. Small gather reads
-// (loopReadBytes) instead go to a ring this thread drives, reaped from a uv_poll on its eventfd. Reads land in blocks of a pool
-// whose ArrayBuffers live as long as the executor (a fresh ArrayBuffer per read would count as new
-// external memory, and V8 answers every 64 MiB of that with a full mark-compact: at 1.5 GB/s of
-// reads that was 40% of the CPU); JS views a block and calls releaseBlock once its views are
+// (loopReadBytes) instead go to a ring this thread drives, reaped from a uv_poll on its eventfd.
+// Reads land in blocks of a pool whose ArrayBuffers live as long as the executor (a fresh
+// ArrayBuffer per read would count as new external memory, and V8 answers every 64 MiB of that
+// with a full mark-compact: at 1.5 GB/s of reads that was 40% of the CPU); JS views a block and
+// calls releaseBlock once its views are
 // collected (daemons/common/pooled-views.ts). Past the pool's bound a read gets a one-off external
 // Buffer. Write pieces are JS Buffers kept alive by a reference to the ops array until the batch
 // completes.
@@ -148,7 +149,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
   }
 
   // new Executor({ backend?: 'auto' | 'io_uring' | 'threads', queueDepth?, threads?, maxInFlight?,
-  //                readPoolBytes? })
+  //                readPoolBytes?, loopReadBytes? })
   explicit Executor(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<Executor>(info), read_pool_(ReadPoolBytes(info)) {
     Napi::Env env = info.Env();
@@ -344,6 +345,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
     batch->gather = true;
     batch->io.ops.resize(rows);
     uint64_t total = 0;
+    uint64_t disk_bytes = 0;  // what the reads take from the disk (whole granules)
     uint64_t reach = 0;  // bytes of the destination the reads touch (an in-place read may pad)
     for (size_t r = 0; r < rows; r++) {
       const double* row = spec.Data() + r * kGatherFields;
@@ -364,6 +366,7 @@ class Executor : public Napi::ObjectWrap<Executor> {
       }
       if (op.length == 0) throw Napi::RangeError::New(env, "gather read: zero length");
       op.expected.assign(expected.Data() + first, expected.Data() + first + count);
+      disk_bytes += op.length;
       if (region_id == 0) {
         if (row[8] != -1) throw Napi::RangeError::New(env, "gather read: a target needs a region");
         op.in_place = total % threefs::kDirectAlign == 0 && op.skip == 0 &&
@@ -416,8 +419,6 @@ class Executor : public Napi::ObjectWrap<Executor> {
     batch->gather_total = total;
     batch->io.owner = batch.get();
     Napi::Promise promise = batch->deferred.Promise();
-    uint64_t disk_bytes = 0;
-    for (const IoOp& op : batch->io.ops) disk_bytes += op.length;
     const bool on_loop = loop_ring_ && disk_bytes <= loop_read_bytes_;
     if (in_flight_ == 0) {
       tsfn_.Ref(env);
@@ -503,10 +504,9 @@ class Executor : public Napi::ObjectWrap<Executor> {
     env_ = env;
     std::string why_not;
     auto done = [this](IoBatch* batch) {
-      std::unique_ptr<JsBatch> owned(static_cast<JsBatch*>(batch->owner));
       if (loop_ring_->Live() == 0 && loop_poll_ != nullptr)
         uv_unref(reinterpret_cast<uv_handle_t*>(loop_poll_));  // idle: keeps nothing alive
-      Finished(env_, owned.get());
+      ResolveBatch(env_, Napi::Function(), this, static_cast<JsBatch*>(batch->owner));
     };
     // Deep enough for the reads of one 4 MiB client request in 4 KiB pieces, at most.
     loop_ring_ = threefs::MakeLoopUringBackend(256, done, &why_not);
