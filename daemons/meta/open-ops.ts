@@ -16,7 +16,7 @@ import { type Caller, mayAccess, R_OK, W_OK } from './permissions.js';
 import { countsInQuota } from './quota-rules.js';
 import { lookup } from './resolve.js';
 import { decodeSession, inodeOfSessionKey, openSession, sessionIdOfKey } from './sessions.js';
-import { applyTruncate, modeAfterChange } from './truncate-rules.js';
+import { applyTruncate, mayHoldBytesPast, modeAfterChange } from './truncate-rules.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
 
@@ -40,7 +40,7 @@ export async function openExisting(
   if (!writes || inode.type !== 'file') return { attrs: toAttrs(inode), session: undefined };
   await enforceQuota(mt, inode.quotaRoots, 1, 0);
   let current = inode;
-  if (flags.truncate && inode.length > 0) {
+  if (flags.truncate && (await mayHoldBytesPast(mt, inode, 0))) {
     current = (await applyTruncate(mt, caller, inode, 0)).inode;
   } else if (modeAfterChange(inode, caller) !== inode.mode) {
     current = { ...inode, mode: modeAfterChange(inode, caller), ctimeMs: mt.now };

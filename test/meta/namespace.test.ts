@@ -255,6 +255,23 @@ describe('meta namespace operations', () => {
     assert.equal(closed2.attrs.length, grown.attrs.length, 'a sparse tail set by truncate is kept');
   });
 
+  it('truncate while a writer has not reported its length yet still removes the chunks past the end', async () => {
+    const MiB = 1024 * 1024;
+    const made = await alice.call('create', {
+      at: { path: '/home/unreported' },
+      flags: { write: true },
+    });
+    const { layout, id } = made.attrs;
+    // Three chunks on storage; meta still says length 0 (no hint, no close yet).
+    await alice.call('sync', { inode: id, wantStripe: 3, truncateVer: 0 });
+    await cluster.base.client.writeFile(layout!, id, 0, randomBytes(2 * MiB + 5000));
+    const cut = await alice.call('truncate', { inode: id, length: MiB + 100 });
+    assert.equal(cut.attrs.length, MiB + 100);
+    // Chunk 2 is gone; chunk 1 (the partial one at the new end) is the client's to cut.
+    assert.equal(await cluster.base.client.fileLength(layout!, id, 3), 2 * MiB);
+    await alice.call('close', { inode: id, sessionId: made.session!.sessionId });
+  });
+
   it('a session that wrote nothing closes without measuring: the length stays, the session goes', async () => {
     const made = await alice.call('create', { at: { path: '/home/idle' }, flags: { write: true } });
     // Bytes on storage that nobody reported: only a measuring close would find them.
