@@ -8,6 +8,7 @@
 // it (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
 // own durable-commit ceiling with as many committers (bounds create and unlink) and the disk's
 // fdatasync rate. `node dist/bench/meta.js`; results in bench/results/meta.json.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -45,12 +46,18 @@ interface Row {
 /** The measured rates of a row. */
 type Figures = Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>;
 
-/** Runs `total` operations split over `clients` sequential workers; returns ops per second. */
+/**
+ * Runs `total` operations split over `clients` sequential workers; returns ops per second. Starts
+ * with `sync`, so a phase does not pay for the writeback of the one before it (20,000 local-fs
+ * creates leave their journal and inode blocks dirty, which slowed meta's log syncs in the next
+ * phase to a third of their rate).
+ */
 async function timed(
   total: number,
   clients: number,
   op: (i: number) => Promise<unknown>,
 ): Promise<number> {
+  execFileSync('sync');
   const started = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
@@ -115,7 +122,8 @@ async function localRun(root: string, clients: number, spread: boolean): Promise
 }
 
 export async function run(): Promise<Row[]> {
-  const cluster = new MetaTestCluster('bench-meta');
+  // GC at its deployed delay: one phase's unlinks are not collected while the next is measured.
+  const cluster = new MetaTestCluster('bench-meta', undefined, 'defaults');
   await cluster.start();
   const addresses = [
     (await cluster.startProcess(31)).ready.address as string,
