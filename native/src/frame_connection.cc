@@ -174,13 +174,27 @@ FrameConnection::ReadStop FrameConnection::Read(size_t budget, std::vector<Event
     if (r > 0) {
       const size_t got = static_cast<size_t>(r);
       budget -= std::min(budget, got);
-      if (discard_) continue;
-      if (count == 2) {
-        const size_t first = std::min(got, iov[0].iov_len);
-        segFilled_ += first;
-        rend_ += got - first;
-      } else {
-        rend_ += got;
+      size_t asked = 0;
+      for (int i = 0; i < count; i++) asked += iov[i].iov_len;
+      if (!discard_) {
+        if (count == 2) {
+          const size_t first = std::min(got, iov[0].iov_len);
+          segFilled_ += first;
+          rend_ += got - first;
+        } else {
+          rend_ += got;
+        }
+      }
+      // A short read emptied the socket: stop here rather than spend another readv only to get
+      // EAGAIN (one syscall per wake-up; with small calls, one wake-up per call). The poll is
+      // level-triggered (as kBudget already relies on), so bytes or an EOF arriving from now on
+      // wake us again. Parse what came first.
+      if (got < asked) {
+        if (!discard_) {
+          ParseBuffered(events);
+          if (paused_ && !discard_) return ReadStop::kPaused;
+        }
+        return ReadStop::kWouldBlock;
       }
       continue;
     }
