@@ -143,12 +143,18 @@ void FrameConnection::FinishFrame(std::vector<Event>* events) {
 
 FrameConnection::ReadStop FrameConnection::Read(size_t budget, std::vector<Event>* events,
                                                 int* err) {
+  // A short read empties the socket: the next turn parses what came, then stops rather than
+  // spend another readv only to get EAGAIN (one syscall per wake-up; with small calls, one
+  // wake-up per call). The poll is level-triggered (as kBudget relies on too), so bytes or an EOF
+  // arriving from now on wake us again.
+  bool drained = false;
   for (;;) {
     if (!discard_) {
       ParseBuffered(events);
       if (paused_ && !discard_) return ReadStop::kPaused;
     }
     if (fd_ < 0 || eof_) return ReadStop::kEof;
+    if (drained) return ReadStop::kWouldBlock;
     if (budget == 0) return ReadStop::kBudget;
     iovec iov[2];
     int count = 0;
@@ -174,27 +180,14 @@ FrameConnection::ReadStop FrameConnection::Read(size_t budget, std::vector<Event
     if (r > 0) {
       const size_t got = static_cast<size_t>(r);
       budget -= std::min(budget, got);
-      size_t asked = 0;
-      for (int i = 0; i < count; i++) asked += iov[i].iov_len;
-      if (!discard_) {
-        if (count == 2) {
-          const size_t first = std::min(got, iov[0].iov_len);
-          segFilled_ += first;
-          rend_ += got - first;
-        } else {
-          rend_ += got;
-        }
-      }
-      // A short read emptied the socket: stop here rather than spend another readv only to get
-      // EAGAIN (one syscall per wake-up; with small calls, one wake-up per call). The poll is
-      // level-triggered (as kBudget already relies on), so bytes or an EOF arriving from now on
-      // wake us again. Parse what came first.
-      if (got < asked) {
-        if (!discard_) {
-          ParseBuffered(events);
-          if (paused_ && !discard_) return ReadStop::kPaused;
-        }
-        return ReadStop::kWouldBlock;
+      drained = got < iov[0].iov_len + (count == 2 ? iov[1].iov_len : 0);
+      if (discard_) continue;
+      if (count == 2) {
+        const size_t first = std::min(got, iov[0].iov_len);
+        segFilled_ += first;
+        rend_ += got - first;
+      } else {
+        rend_ += got;
       }
       continue;
     }
