@@ -49,8 +49,8 @@ type Figures = Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>;
 /**
  * Runs `total` operations split over `clients` sequential workers; returns ops per second. Starts
  * with `sync`, so a phase does not pay for the writeback of the one before it (20,000 local-fs
- * creates leave their journal and inode blocks dirty, which slowed meta's log syncs in the next
- * phase to a third of their rate).
+ * creates leave journal and inode blocks dirty, and their writeback competes with meta's log
+ * syncs in the next phase).
  */
 async function timed(
   total: number,
