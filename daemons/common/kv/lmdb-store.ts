@@ -386,12 +386,19 @@ export class LmdbKvStore extends KvStoreBase {
     this.batchScheduled = true;
     // While the log syncs, commits keep queueing: they would wait for the next sync anyway, and
     // applying them together costs one LMDB transaction and one record instead of one each.
+    // Then the batch waits one more loop turn: that turn's poll reads the requests that arrived
+    // while this turn's commits were being made, and theirs join the batch. Without it, four
+    // sequential clients settle into batches of three and one (meta, 20,000 creates: 9,931 group
+    // commits before, 5,807 with it, +11–25% creates/s over interleaved runs). A lone client pays
+    // one non-blocking poll.
     this.wal.whenIdle(() =>
-      setImmediate(() => {
-        this.batchScheduled = false;
-        this.runBatch();
-        this.scheduleBatch();
-      }),
+      setImmediate(() =>
+        setImmediate(() => {
+          this.batchScheduled = false;
+          this.runBatch();
+          this.scheduleBatch();
+        }),
+      ),
     );
   }
 

@@ -46,6 +46,33 @@ describe('kv embedded engine', () => {
     }
   });
 
+  it('a commit made in the loop turn after another joins its group commit', async () => {
+    const store = (await openKvStore(freshConfig())) as LmdbKvStore;
+    try {
+      const before = store.lastCommitId();
+      const commitOne = (key: string, value: string) => {
+        const tx = store.createTransaction();
+        tx.set(Buffer.from(key), Buffer.from(value));
+        return tx.commit(); // queued before it returns
+      };
+      const first = commitOne('a', '1');
+      // Queued after the first commit's batch was scheduled: without the turn a batch waits,
+      // that batch runs before this resolves and the second commit needs a group of its own.
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = commitOne('b', '2');
+      await Promise.all([first, second]);
+      assert.equal(store.lastCommitId() - before, 1, 'one LMDB transaction for both');
+      assert.equal(store.logPosition().lsn, 1, 'one log record for both');
+      const [a, b] = await store.run(async (tx) => [
+        await tx.get(Buffer.from('a')),
+        await tx.get(Buffer.from('b')),
+      ]);
+      assert.equal(`${a?.toString()}${b?.toString()}`, '12');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('bounds open transactions and reclaims forgotten ones after their age limit', async () => {
     const store = await openKvStore(
       freshConfig({ maxOpenTransactions: 2, limits: { maxTxnAgeMs: 100 } }),
