@@ -7,7 +7,8 @@
 // workload on the local disk's own file system in the same run, and beside the machine's limits for
 // it (bench/meta-limits.ts): the RPC echo floor with the same clients (bounds stat), the KV store's
 // own durable-commit ceiling with as many committers (bounds create and unlink) and the disk's
-// fdatasync rate. `node dist/bench/meta.js`; results in bench/results/meta.json.
+// fdatasync rate. Create and stat rows also give their CPU per operation, meta's and the clients'.
+// `node dist/bench/meta.js`; results in bench/results/meta.json.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { MetaClient } from '../daemons/client/meta-client.js';
 import { quietLog } from '../test/helpers/cluster.js';
 import { MetaTestCluster } from '../test/meta/meta-cluster.js';
 import { diskFdatasyncRate, kvCommitCeiling, rpcEchoFloor } from './meta-limits.js';
+import { ownCpuMs, processCpuMs } from './process-cpu.js';
 
 const FILES = Number(process.env.BENCH_FILES ?? 20_000);
 const DIRS = 100;
@@ -27,6 +29,12 @@ interface Limits {
   rpcEchoPerSec: number;
   kvDurableTxnPerSec?: number;
   kvGroupCommitsPerSec?: number;
+}
+
+/** CPU microseconds per operation of a phase: the meta server processes, and the clients (this process). */
+interface PhaseCpu {
+  metaUs: number;
+  clientUs: number;
 }
 
 interface Row {
@@ -41,10 +49,14 @@ interface Row {
   statPerSec: number;
   readdirEntriesPerSec: number;
   unlinkPerSec: number;
+  /** Meta rows: what a create and a stat cost in CPU (steadier than the rates on a shared host). */
+  createCpu?: PhaseCpu;
+  statCpu?: PhaseCpu;
 }
 
 /** The measured rates of a row. */
 type Figures = Omit<Row, 'target' | 'layout' | 'clients' | 'servers' | 'via'>;
+type RateKey = 'createPerSec' | 'statPerSec' | 'readdirEntriesPerSec' | 'unlinkPerSec';
 
 /**
  * Runs `total` operations split over `clients` sequential workers; returns ops per second. Starts
@@ -67,23 +79,48 @@ async function timed(
   return Math.round(total / ((performance.now() - started) / 1000));
 }
 
+/** Runs a phase of `ops` operations and returns its result with the CPU each operation cost. */
+async function withCpu<T>(
+  metaCpuMs: () => number,
+  ops: number,
+  phase: () => Promise<T>,
+): Promise<[T, PhaseCpu]> {
+  const metaBefore = metaCpuMs();
+  const clientBefore = ownCpuMs();
+  const result = await phase();
+  const perOp = (ms: number) => Math.round((ms * 1000) / ops);
+  return [
+    result,
+    { metaUs: perOp(metaCpuMs() - metaBefore), clientUs: perOp(ownCpuMs() - clientBefore) },
+  ];
+}
+
 const dirOf = (i: number, spread: boolean) => (spread ? `d${i % DIRS}` : 'd0');
 
-async function metaRun(metas: MetaClient[], base: string, spread: boolean): Promise<Figures> {
+async function metaRun(
+  metas: MetaClient[],
+  base: string,
+  spread: boolean,
+  metaCpuMs: () => number,
+): Promise<Figures> {
   const c0 = metas[0]!;
   await c0.call('mkdirs', { at: { path: base } });
   const dirIds: number[] = [];
   for (let d = 0; d < (spread ? DIRS : 1); d++)
     dirIds.push((await c0.call('mkdirs', { at: { path: `${base}/d${d}` } })).attrs.id);
   const n = metas.length;
-  const createPerSec = await timed(FILES, n, (i) =>
-    metas[i % n]!.call('create', {
-      at: { path: `${base}/${dirOf(i, spread)}/f${i}` },
-      flags: { exclusive: true },
-    }),
+  const [createPerSec, createCpu] = await withCpu(metaCpuMs, FILES, () =>
+    timed(FILES, n, (i) =>
+      metas[i % n]!.call('create', {
+        at: { path: `${base}/${dirOf(i, spread)}/f${i}` },
+        flags: { exclusive: true },
+      }),
+    ),
   );
-  const statPerSec = await timed(FILES, n, (i) =>
-    metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
+  const [statPerSec, statCpu] = await withCpu(metaCpuMs, FILES, () =>
+    timed(FILES, n, (i) =>
+      metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
+    ),
   );
   const readdirEntriesPerSec = await timed(dirIds.length, n, async (d) => {
     let after = '';
@@ -101,7 +138,7 @@ async function metaRun(metas: MetaClient[], base: string, spread: boolean): Prom
   const unlinkPerSec = await timed(FILES, n, (i) =>
     metas[i % n]!.call('remove', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
   );
-  return { createPerSec, statPerSec, readdirEntriesPerSec, unlinkPerSec };
+  return { createPerSec, statPerSec, readdirEntriesPerSec, unlinkPerSec, createCpu, statCpu };
 }
 
 async function localRun(root: string, clients: number, spread: boolean): Promise<Figures> {
@@ -125,10 +162,10 @@ export async function run(): Promise<Row[]> {
   // GC at its deployed delay: one phase's unlinks are not collected while the next is measured.
   const cluster = new MetaTestCluster('bench-meta', undefined, 'defaults');
   await cluster.start();
-  const addresses = [
-    (await cluster.startProcess(31)).ready.address as string,
-    (await cluster.startProcess(32)).ready.address as string,
-  ];
+  const metaServers = [await cluster.startProcess(31), await cluster.startProcess(32)];
+  const addresses = metaServers.map((s) => s.ready.address as string);
+  // Both servers' CPU: the one a row does not use only heartbeats meanwhile.
+  const metaCpuMs = () => metaServers.reduce((sum, s) => sum + processCpuMs(s.proc.pid ?? 0), 0);
   // Same-host clients found through routing dial this instead (daemons/client/meta-client.ts).
   const unixAddress = `unix:${String(cluster.settings(31).localSocket)}`;
   const rows: Row[] = [];
@@ -155,7 +192,7 @@ export async function run(): Promise<Row[]> {
       for (const spread of [false, true]) {
         const layout = spread ? '100 dirs' : '1 dir';
         const base = `/b-${clients}-${servers}-${via}-${spread ? 'spread' : 'one'}`;
-        const meta = await metaRun(metas, base, spread);
+        const meta = await metaRun(metas, base, spread, metaCpuMs);
         rows.push({ target: 'meta-rpc', layout, clients, servers, via, ...meta });
         const local = await localRun(
           path.join(cluster.base.dir, `local-${clients}-${servers}-${via}-${spread}`),
@@ -202,9 +239,10 @@ export async function run(): Promise<Row[]> {
   const metaRows = rows.filter((r) => r.target === 'meta-rpc');
   for (const m of metaRows) {
     const l = rows[rows.indexOf(m) + 1]!; // each meta row is followed by its local-fs row
-    const cell = (k: keyof Figures) => `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
+    const cell = (k: RateKey) => `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
+    const cpu = (c: PhaseCpu | undefined) => (c ? `${c.metaUs}+${c.clientUs}` : '-');
     console.log(
-      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}`,
+      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')}  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}  CPU µs/op meta+client: create ${cpu(m.createCpu)} stat ${cpu(m.statCpu)}`,
     );
   }
   console.log(`\nmachine limits in this run (disk: ${fdatasyncPerSec} fdatasync/s, 4 KiB):`);

@@ -5,13 +5,14 @@
 // loopback. Each case also prints the CPU it cost per MiB, in the client and in the storage
 // processes (all their threads, kernel time included): on a shared machine throughput follows the
 // neighbours' load, CPU per MiB much less.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { chunkId } from '../daemons/common/layout.js';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { fio } from './fio.js';
 import { iperf3LoopbackBytesPerSecond } from './loopback-limit.js';
+import { processCpuMs } from './process-cpu.js';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -26,14 +27,6 @@ interface Row {
   /** CPU milliseconds per MiB moved: this (client) process, and the storage processes together. */
   clientCpuMsPerMiB?: number;
   storageCpuMsPerMiB?: number;
-}
-
-/** CPU milliseconds a process has used so far (user + system, all threads), from /proc. */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-  if (!Number.isFinite(ticks)) throw new Error(`cannot read the CPU time of process ${pid}`);
-  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 /** Runs `work` (which moves MiB) and reports the CPU it cost per MiB on each side. */
