@@ -17,7 +17,8 @@ import { MetaClient } from '../daemons/client/meta-client.js';
 import { quietLog } from '../test/helpers/cluster.js';
 import { MetaTestCluster } from '../test/meta/meta-cluster.js';
 import { diskFdatasyncRate, kvCommitCeiling, rpcEchoFloor } from './meta-limits.js';
-import { ownCpuMs, processCpuMs } from './process-cpu.js';
+import { cpuDuring } from './process-cpu.js';
+import type { DaemonProcess } from '../test/helpers/daemon-process.js';
 
 const FILES = Number(process.env.BENCH_FILES ?? 20_000);
 const DIRS = 100;
@@ -81,18 +82,13 @@ async function timed(
 
 /** Runs a phase of `ops` operations and returns its result with the CPU each operation cost. */
 async function withCpu<T>(
-  metaCpuMs: () => number,
+  metaServers: DaemonProcess[],
   ops: number,
   phase: () => Promise<T>,
 ): Promise<[T, PhaseCpu]> {
-  const metaBefore = metaCpuMs();
-  const clientBefore = ownCpuMs();
-  const result = await phase();
+  const { result, daemonsMs, ownMs } = await cpuDuring(() => metaServers, phase);
   const perOp = (ms: number) => Math.round((ms * 1000) / ops);
-  return [
-    result,
-    { metaUs: perOp(metaCpuMs() - metaBefore), clientUs: perOp(ownCpuMs() - clientBefore) },
-  ];
+  return [result, { metaUs: perOp(daemonsMs), clientUs: perOp(ownMs) }];
 }
 
 const dirOf = (i: number, spread: boolean) => (spread ? `d${i % DIRS}` : 'd0');
@@ -101,7 +97,7 @@ async function metaRun(
   metas: MetaClient[],
   base: string,
   spread: boolean,
-  metaCpuMs: () => number,
+  metaServers: DaemonProcess[],
 ): Promise<Figures> {
   const c0 = metas[0]!;
   await c0.call('mkdirs', { at: { path: base } });
@@ -109,7 +105,7 @@ async function metaRun(
   for (let d = 0; d < (spread ? DIRS : 1); d++)
     dirIds.push((await c0.call('mkdirs', { at: { path: `${base}/d${d}` } })).attrs.id);
   const n = metas.length;
-  const [createPerSec, createCpu] = await withCpu(metaCpuMs, FILES, () =>
+  const [createPerSec, createCpu] = await withCpu(metaServers, FILES, () =>
     timed(FILES, n, (i) =>
       metas[i % n]!.call('create', {
         at: { path: `${base}/${dirOf(i, spread)}/f${i}` },
@@ -117,7 +113,7 @@ async function metaRun(
       }),
     ),
   );
-  const [statPerSec, statCpu] = await withCpu(metaCpuMs, FILES, () =>
+  const [statPerSec, statCpu] = await withCpu(metaServers, FILES, () =>
     timed(FILES, n, (i) =>
       metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
     ),
@@ -164,8 +160,6 @@ export async function run(): Promise<Row[]> {
   await cluster.start();
   const metaServers = [await cluster.startProcess(31), await cluster.startProcess(32)];
   const addresses = metaServers.map((s) => s.ready.address as string);
-  // Both servers' CPU: the one a row does not use only heartbeats meanwhile.
-  const metaCpuMs = () => metaServers.reduce((sum, s) => sum + processCpuMs(s.proc.pid ?? 0), 0);
   // Same-host clients found through routing dial this instead (daemons/client/meta-client.ts).
   const unixAddress = `unix:${String(cluster.settings(31).localSocket)}`;
   const rows: Row[] = [];
@@ -192,7 +186,8 @@ export async function run(): Promise<Row[]> {
       for (const spread of [false, true]) {
         const layout = spread ? '100 dirs' : '1 dir';
         const base = `/b-${clients}-${servers}-${via}-${spread ? 'spread' : 'one'}`;
-        const meta = await metaRun(metas, base, spread, metaCpuMs);
+        // Both servers' CPU counts: the one a row does not use only heartbeats meanwhile.
+        const meta = await metaRun(metas, base, spread, metaServers);
         rows.push({ target: 'meta-rpc', layout, clients, servers, via, ...meta });
         const local = await localRun(
           path.join(cluster.base.dir, `local-${clients}-${servers}-${via}-${spread}`),

@@ -12,7 +12,7 @@ import { chunkId } from '../daemons/common/layout.js';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { fio } from './fio.js';
 import { iperf3LoopbackBytesPerSecond } from './loopback-limit.js';
-import { processCpuMs } from './process-cpu.js';
+import { cpuDuring } from './process-cpu.js';
 
 const MiB = 1024 * 1024;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -34,18 +34,9 @@ async function withCpu<T extends { mib: number }>(
   cluster: TestCluster,
   work: () => Promise<T>,
 ): Promise<T & { clientCpuMsPerMiB: number; storageCpuMsPerMiB: number }> {
-  const storageCpu = () =>
-    [...cluster.storage.values()].reduce((sum, s) => sum + processCpuMs(s.proc.pid ?? 0), 0);
-  const storageBefore = storageCpu();
-  const clientBefore = process.cpuUsage();
-  const result = await work();
-  const client = process.cpuUsage(clientBefore);
+  const { result, daemonsMs, ownMs } = await cpuDuring(() => cluster.storage.values(), work);
   const perMiB = (ms: number) => Math.round((ms / Math.max(1, result.mib)) * 100) / 100;
-  return {
-    ...result,
-    clientCpuMsPerMiB: perMiB((client.user + client.system) / 1000),
-    storageCpuMsPerMiB: perMiB(storageCpu() - storageBefore),
-  };
+  return { ...result, clientCpuMsPerMiB: perMiB(ownMs), storageCpuMsPerMiB: perMiB(daemonsMs) };
 }
 
 async function timedWrites(
