@@ -9,12 +9,12 @@ import { callerOf, chainTable, enforceQuota, inTxn, type NamespaceContext } from
 import { type InodeRecord, toAttrs } from './inode.js';
 import type { MetaTxn } from './meta-txn.js';
 import { checkName, PATH_MAX_BYTES, splitPath } from './names.js';
-import { previousResult, recordResult } from './idempotency.js';
+import { previousResult, recordResult, type RequestMarks, requestMarks } from './idempotency.js';
 import { openExisting } from './open-ops.js';
 import { type Caller, inheritedOwnership, mayAccess, W_OK, X_OK } from './permissions.js';
 import { childQuotaRoots, sameQuotaRoots } from './quota-rules.js';
 import { lookup, resolveEntryName } from './resolve.js';
-import { openSession } from './sessions.js';
+import { hasSession, openSession } from './sessions.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
 
@@ -57,10 +57,11 @@ async function addChild(
   dir: InodeRecord,
   name: string,
   inode: InodeRecord,
+  tag?: string,
 ): Promise<void> {
   await enforceQuota(mt, inode.quotaRoots, 0, 1);
   mt.putInode(inode);
-  mt.putDentry(dir.id, name, { id: inode.id, type: inode.type });
+  mt.putDentry(dir.id, name, { id: inode.id, type: inode.type, tag });
   mt.touchDir(dir.id);
   mt.addUsage(inode.quotaRoots, 0, 1);
 }
@@ -90,21 +91,26 @@ function baseInode(
   };
 }
 
+type CreateReply = {
+  attrs: ReturnType<typeof toAttrs>;
+  created: boolean;
+  session: { sessionId: string } | undefined;
+};
+
 export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: Req<'create'>) {
   const caller = callerOf(h);
   const id = await ctx.ids.allocate();
-  const result = await inTxn(ctx, async (mt) => {
-    const previous = await previousResult(mt, h.clientId, h.requestId, 'create');
-    if (previous)
-      return previous.result as {
-        attrs: ReturnType<typeof toAttrs>;
-        created: boolean;
-        session: { sessionId: string } | undefined;
-      };
+  const marks = requestMarks(h.clientId, h.requestId);
+  const result = await inTxn(ctx, async (mt): Promise<CreateReply> => {
     const { dir, name } = await resolveEntryName(mt, caller, req.at, 'EEXIST');
     checkName(name);
     const entry = await mt.dentry(dir.id, name);
     if (entry) {
+      // A retry of this very request (its reply was lost): the file it made, as it is now.
+      if (entry.tag === marks.tag) return retriedCreate(mt, entry.id, h.clientId, req, marks);
+      // An earlier attempt that opened the existing file kept its reply (and session) here.
+      const previous = await previousResult(mt, h.clientId, h.requestId, 'create');
+      if (previous) return previous.result as CreateReply;
       if (req.flags.exclusive) throw new ThreeFsError('EEXIST', `"${name}" exists`);
       const existing = await lookup(mt, caller, req.at, true);
       const opened = await openExisting(ctx, mt, caller, h.clientId, existing, req.flags);
@@ -123,13 +129,36 @@ export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: R
       layout,
       dynStripe: initialDynStripe(stripeOf(layout)),
     };
-    await addChild(mt, dir, name, inode);
-    const session = req.flags.write ? { sessionId: openSession(mt, id, h.clientId) } : undefined;
-    return recorded(ctx, mt, h, 'create', { attrs: toAttrs(inode), created: true, session });
+    await addChild(mt, dir, name, inode, marks.tag);
+    const session = req.flags.write
+      ? { sessionId: openSession(mt, id, h.clientId, marks.sessionId) }
+      : undefined;
+    return { attrs: toAttrs(inode), created: true, session };
   });
   // O_TRUNC of an existing file: the chunks past the end go before the caller may write again.
   if (!result.created && req.flags.truncate) await ctx.kickGc();
   return result;
+}
+
+/**
+ * The reply to a create whose earlier attempt made the file: created, with the write session that
+ * attempt opened (opened again if the session pruner closed it meanwhile).
+ */
+async function retriedCreate(
+  mt: MetaTxn,
+  inodeId: number,
+  clientId: string,
+  req: Req<'create'>,
+  marks: RequestMarks,
+): Promise<CreateReply> {
+  const inode = await mt.requireInode(inodeId);
+  let session: CreateReply['session'];
+  if (req.flags.write) {
+    if (!(await hasSession(mt, inodeId, marks.sessionId)))
+      openSession(mt, inodeId, clientId, marks.sessionId);
+    session = { sessionId: marks.sessionId };
+  }
+  return { attrs: toAttrs(inode), created: true, session };
 }
 
 function dirLayoutFor(parent: InodeRecord, override: Req<'mkdirs'>['layout']): Layout {

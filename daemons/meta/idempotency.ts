@@ -2,11 +2,38 @@
 // under (client id, request id) in the transaction that performs it. A retry after a lost reply
 // finds the record and gets the same answer instead of ENOENT. Records expire after a TTL; an
 // expiry index (IDEX, by time) lets the cleaner find them without scanning every record.
+// A create that makes a new file needs no record: its dentry carries the request's tag (as 3FS's
+// dentry carries a uuid), and a retry that finds its own tag at the name knows it already ran.
+import { createHash } from 'node:crypto';
 import { ThreeFsError } from '../common/errors.js';
 import type { Transaction } from '../common/kv/index.js';
 import { packValue, unpackValue } from './inode.js';
 import { idempotencyExpiryKey, idempotencyExpiryRange, idempotencyKey } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
+
+/** What a create derives from its (client id, request id): see `requestMarks`. */
+export interface RequestMarks {
+  /** Stored in the dentry the create adds; a retry that finds it there made that dentry. */
+  tag: string;
+  /** The write session a write-create opens, so a retry can return the same one. */
+  sessionId: string;
+}
+
+/**
+ * One SHA-256 over the ids gives both marks: 64 bits as the dentry's tag (16 characters in every
+ * dentry instead of the ~70 of the ids; two requests share a tag with probability 2^-64) and 128
+ * bits shaped as a UUID (version 8, "custom") for the session id.
+ */
+export function requestMarks(clientId: string, requestId: string): RequestMarks {
+  const digest = createHash('sha256').update(clientId).update('\0').update(requestId).digest();
+  digest[14] = (digest[14]! & 0x0f) | 0x80; // version 8
+  digest[16] = (digest[16]! & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = digest.toString('hex', 8, 24);
+  return {
+    tag: digest.toString('hex', 0, 8),
+    sessionId: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+  };
+}
 
 export interface IdempotencyRecord {
   method: string;

@@ -20,6 +20,8 @@ import {
 export interface Dentry {
   id: number;
   type: InodeRecord['type'];
+  /** Set by the create that added a file's name (idempotency.ts, requestMarks). */
+  tag?: string | undefined;
 }
 
 export interface MetaTxnOptions {
@@ -87,7 +89,11 @@ export class MetaTxn {
     const value = await this.reads.get(dentryKey(parent, name));
     if (value === undefined) return undefined;
     const d = unpackValue(value) as Partial<Dentry>;
-    if (typeof d?.id !== 'number' || typeof d.type !== 'string') {
+    if (
+      typeof d?.id !== 'number' ||
+      typeof d.type !== 'string' ||
+      (d.tag !== undefined && typeof d.tag !== 'string')
+    ) {
       throw new ThreeFsError('INTERNAL', `dentry ${parent}/${name}: malformed`);
     }
     return d as Dentry;
@@ -95,7 +101,11 @@ export class MetaTxn {
 
   putDentry(parent: number, name: string, entry: Dentry): void {
     this.checkWritable();
-    this.tx.set(dentryKey(parent, name), packValue({ id: entry.id, type: entry.type }));
+    const value =
+      entry.tag === undefined
+        ? { id: entry.id, type: entry.type }
+        : { id: entry.id, type: entry.type, tag: entry.tag };
+    this.tx.set(dentryKey(parent, name), packValue(value));
   }
 
   clearDentry(parent: number, name: string): void {

@@ -16,10 +16,23 @@ export function newSessionId(): string {
   return randomUUID();
 }
 
-export function openSession(mt: MetaTxn, inodeId: number, clientId: string): string {
-  const sessionId = newSessionId();
+export function openSession(
+  mt: MetaTxn,
+  inodeId: number,
+  clientId: string,
+  sessionId: string = newSessionId(),
+): string {
   mt.tx.set(sessionKey(inodeId, sessionId), packValue({ clientId, openedAtMs: mt.now }));
   return sessionId;
+}
+
+/** Whether this write session is open (conflict-tracked). */
+export async function hasSession(
+  mt: MetaTxn,
+  inodeId: number,
+  sessionId: string,
+): Promise<boolean> {
+  return (await mt.tx.get(sessionKey(inodeId, sessionId))) !== undefined;
 }
 
 export function decodeSession(value: Uint8Array): SessionRecord {

@@ -383,6 +383,58 @@ describe('meta namespace operations', () => {
     await rpc.close();
   });
 
+  it('a create retried after a lost reply returns the file and session it made, once', async () => {
+    const rpc = new RpcClient({ address: server.address, clusterId: 'meta-ns', log: quietLog });
+    const header = { uid: 1000, gid: 1000, groups: [], clientId: alice.clientId };
+    const exclusiveWrite = {
+      ...header,
+      requestId: 'create-retry-1',
+      at: { path: '/home/once' },
+      flags: { write: true, exclusive: true },
+    };
+    try {
+      const first = (await rpc.call(MetaService.methods.create, exclusiveWrite)).body;
+      const retry = (await rpc.call(MetaService.methods.create, exclusiveWrite)).body;
+      assert.equal(first.created, true);
+      assert.equal(retry.created, true, 'the retry is told it created the file, not EEXIST');
+      assert.equal(retry.attrs.id, first.attrs.id);
+      assert.equal(retry.session?.sessionId, first.session?.sessionId);
+      const open = (await listSessions(server.ctx, undefined, 1024)).filter(
+        (s) => s.inode === first.attrs.id,
+      );
+      assert.deepEqual(
+        open.map((s) => s.sessionId),
+        [first.session!.sessionId],
+        'one write session, not one per attempt',
+      );
+      // Another request for the same name is a different create: O_EXCL fails.
+      await assert.rejects(
+        rpc.call(MetaService.methods.create, { ...exclusiveWrite, requestId: 'create-retry-2' }),
+        code('EEXIST'),
+      );
+      // A retry after the session was closed (say, pruned) gets it opened again under its id.
+      await alice.call('close', { inode: first.attrs.id, sessionId: first.session!.sessionId });
+      const late = (await rpc.call(MetaService.methods.create, exclusiveWrite)).body;
+      assert.equal(late.session?.sessionId, first.session?.sessionId);
+      await alice.call('close', { inode: first.attrs.id, sessionId: late.session!.sessionId });
+
+      // Opening an existing file through create keeps its reply for retries: one session again.
+      const reopen = {
+        ...header,
+        requestId: 'create-retry-3',
+        at: { path: '/home/once' },
+        flags: { write: true },
+      };
+      const opened = (await rpc.call(MetaService.methods.create, reopen)).body;
+      const reopened = (await rpc.call(MetaService.methods.create, reopen)).body;
+      assert.equal(opened.created, false);
+      assert.deepEqual(reopened, opened);
+      await alice.call('close', { inode: opened.attrs.id, sessionId: opened.session!.sessionId });
+    } finally {
+      await rpc.close();
+    }
+  });
+
   it('quotas: inode and byte limits (EDQUOT), statfs reports the quota, rename across roots, delete frees usage', async () => {
     const vol = await root.call('mkdirs', { at: { path: '/vol' }, mode: 0o777 });
     await root.call('create', { at: { path: '/vol/pre' } });
