@@ -57,7 +57,7 @@ export async function run(): Promise<unknown> {
   rmSync(local, { recursive: true, force: true });
   const loopback = await iperf3LoopbackBytesPerSecond(3);
 
-  const cluster = new FuseTestCluster('bench-fuse');
+  const cluster = new FuseTestCluster('bench-fuse', undefined, 'bench');
   let fuse;
   let api;
   try {

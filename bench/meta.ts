@@ -156,7 +156,7 @@ async function localRun(root: string, clients: number, spread: boolean): Promise
 
 export async function run(): Promise<Row[]> {
   // GC at its deployed delay: one phase's unlinks are not collected while the next is measured.
-  const cluster = new MetaTestCluster('bench-meta', undefined, 'defaults');
+  const cluster = new MetaTestCluster('bench-meta', undefined, 'bench');
   await cluster.start();
   const metaServers = [await cluster.startProcess(31), await cluster.startProcess(32)];
   const addresses = metaServers.map((s) => s.ready.address as string);

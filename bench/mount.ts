@@ -83,13 +83,17 @@ async function metadata(
 
 export async function run() {
   const nodes = [101, 102, 103];
-  const cluster = new FuseTestCluster('bench-mount', {
-    storageNodes: nodes,
-    chains: [1, 2, 3, 4, 5, 6].map((chainId) => ({
-      chainId,
-      nodes: [0, 1, 2].map((i) => nodes[(chainId + i) % 3]!),
-    })),
-  });
+  const cluster = new FuseTestCluster(
+    'bench-mount',
+    {
+      storageNodes: nodes,
+      chains: [1, 2, 3, 4, 5, 6].map((chainId) => ({
+        chainId,
+        nodes: [0, 1, 2].map((i) => nodes[(chainId + i) % 3]!),
+      })),
+    },
+    'bench',
+  );
   await cluster.start({ allowOther: true });
   const rows: Array<{
     workload: string;

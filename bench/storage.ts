@@ -92,6 +92,7 @@ export async function run(): Promise<{ rows: Row[]; load: number[] }> {
       { chainId: 1, nodes: [101] },
       { chainId: 3, nodes: [101, 102, 103] },
     ],
+    cadence: 'bench',
   });
   await cluster.start();
   const rows: Row[] = [];

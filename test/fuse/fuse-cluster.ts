@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import type { Cadence } from '../helpers/cluster.js';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.js';
 import { MetaTestCluster } from '../meta/meta-cluster.js';
 
@@ -15,8 +16,9 @@ export class FuseTestCluster {
   constructor(
     readonly name: string,
     layout?: ConstructorParameters<typeof MetaTestCluster>[1],
+    cadence: Cadence = 'test',
   ) {
-    this.meta = new MetaTestCluster(name, layout);
+    this.meta = new MetaTestCluster(name, layout, cadence);
   }
 
   async start(fuseSettings: Record<string, string | number | boolean> = {}): Promise<void> {
@@ -37,7 +39,7 @@ export class FuseTestCluster {
       mgmtd: JSON.stringify([this.meta.base.mgmtd.ready.address]),
       mountpoint: this.mountpoint,
       'status.port': 0,
-      routingRefreshMs: 200,
+      routingRefreshMs: this.meta.base.timings.routingRefreshMs,
       opTimeoutMs: 20_000,
       attemptTimeoutMs: 2_000,
       ...fuseSettings,

@@ -1,6 +1,6 @@
 // A real cluster on loopback for integration tests: one mgmtd and N storage processes with short
-// timings, chains created through mgmtd's admin RPCs, and a client (routing cache + storage
-// client). Every process is killed by stop().
+// timings (or a benchmark's quieter ones, see CADENCES), chains created through mgmtd's admin RPCs,
+// and a client (routing cache + storage client). Every process is killed by stop().
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -27,12 +27,55 @@ export async function metricValue(statusUrl: unknown, name: string): Promise<num
   return Number(new RegExp(`^${name}(?:{[^}]*})? (\\S+)`, 'm').exec(text)?.[1]);
 }
 
+/** How often a cluster's background work runs (heartbeats, routing polls, chain checks). */
+export type Cadence = 'test' | 'bench';
+
+export interface CadenceTimings {
+  heartbeatMs: number;
+  routingRefreshMs: number;
+  chainUpdateMs: number;
+  failCheckMs: number;
+  failAfterMs: number;
+  leaseRenewMs: number;
+  resyncMs: number;
+}
+
+/**
+ * Tests want a failure noticed within about a second. A benchmark wants the background as quiet as
+ * a deployed cluster's (whose defaults are 10 s heartbeats and routing polls): at test cadence an
+ * idle bench cluster (mgmtd, three storage processes, meta, FUSE) spent about 200 ms of CPU per
+ * second on heartbeats, polls and checks, a tenth of this 2-core machine taken from what is being
+ * measured. The bench cadence is ten times slower and still starts a cluster in seconds.
+ */
+export const CADENCES: Record<Cadence, CadenceTimings> = {
+  test: {
+    heartbeatMs: 200,
+    routingRefreshMs: 200,
+    chainUpdateMs: 100,
+    failCheckMs: 200,
+    failAfterMs: 1_500,
+    leaseRenewMs: 500,
+    resyncMs: 100,
+  },
+  bench: {
+    heartbeatMs: 2_000,
+    routingRefreshMs: 2_000,
+    chainUpdateMs: 1_000,
+    failCheckMs: 2_000,
+    failAfterMs: 15_000,
+    leaseRenewMs: 5_000,
+    resyncMs: 500,
+  },
+};
+
 export interface ClusterSpec {
   name: string;
   storageNodes: number[];
   /** Each chain: its id and the storage node ids of its targets, head first. */
   chains: Array<{ chainId: number; nodes: number[] }>;
   storageArgs?: string[];
+  /** 'test' unless given. */
+  cadence?: Cadence;
 }
 
 export const targetIdOf = (chainId: number, nodeId: number) => chainId * 1000 + nodeId;
@@ -49,7 +92,12 @@ export class TestCluster {
     this.dir = testDir(spec.name);
   }
 
+  get timings(): CadenceTimings {
+    return CADENCES[this.spec.cadence ?? 'test'];
+  }
+
   async start(): Promise<void> {
+    const timings = this.timings;
     this.mgmtd = await startDaemon('mgmtd', [
       '--set',
       `clusterId=${this.spec.name}`,
@@ -62,13 +110,13 @@ export class TestCluster {
       '--set',
       'bootstrapMs=200',
       '--set',
-      'heartbeat.failAfterMs=1500',
+      `heartbeat.failAfterMs=${timings.failAfterMs}`,
       '--set',
-      'heartbeat.checkIntervalMs=200',
+      `heartbeat.checkIntervalMs=${timings.failCheckMs}`,
       '--set',
-      'chainUpdateIntervalMs=100',
+      `chainUpdateIntervalMs=${timings.chainUpdateMs}`,
       '--set',
-      'lease.renewIntervalMs=500',
+      `lease.renewIntervalMs=${timings.leaseRenewMs}`,
     ]);
     this.mgmtdClient = new MgmtdClient({
       addresses: [this.mgmtd.ready.address as string],
@@ -97,7 +145,10 @@ export class TestCluster {
       chainTableId: 1,
       chainIds: this.spec.chains.map((c) => c.chainId),
     });
-    this.routing = new RoutingCache(this.mgmtdClient, { refreshIntervalMs: 200, log: quietLog });
+    this.routing = new RoutingCache(this.mgmtdClient, {
+      refreshIntervalMs: timings.routingRefreshMs,
+      log: quietLog,
+    });
     this.routing.start();
     this.client = new StorageClient({
       routing: this.routing,
@@ -112,6 +163,7 @@ export class TestCluster {
   async startStorage(nodeId: number): Promise<DaemonProcess> {
     const disk = path.join(this.dir, `storage-${nodeId}`);
     mkdirSync(disk, { recursive: true });
+    const timings = this.timings;
     const proc = await startDaemon('storage', [
       '--set',
       `nodeId=${nodeId}`,
@@ -126,11 +178,11 @@ export class TestCluster {
       '--set',
       'status.port=0',
       '--set',
-      'heartbeatIntervalMs=200',
+      `heartbeatIntervalMs=${timings.heartbeatMs}`,
       '--set',
-      'routingRefreshMs=200',
+      `routingRefreshMs=${timings.routingRefreshMs}`,
       '--set',
-      'resync.intervalMs=100',
+      `resync.intervalMs=${timings.resyncMs}`,
       '--set',
       'engine.filesPerClass=4',
       '--set',

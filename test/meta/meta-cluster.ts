@@ -6,16 +6,16 @@ import { MetaClient, type MetaUser } from '../../daemons/client/meta-client.js';
 import { openKvStore, kvConfig, type KvStore } from '../../daemons/common/kv/index.js';
 import { metaConfigSchema } from '../../daemons/meta/config.js';
 import { MetaServer } from '../../daemons/meta/meta-server.js';
-import { type ClusterSpec, quietLog, TestCluster } from '../helpers/cluster.js';
+import { type Cadence, type ClusterSpec, quietLog, TestCluster } from '../helpers/cluster.js';
 import { type DaemonProcess, startDaemon } from '../helpers/daemon-process.js';
 
 export const GC_DELAY_MS = 300;
 
 /**
- * Fast GC and session pruning, so tests see their effects in well under a second. A benchmark
- * passes `background: 'defaults'` instead: with a GC delay of 300 ms, the chunks and KV rows of
- * one phase's 20,000 unlinks would be collected while the next phase is being measured, which no
- * deployed cluster (5 minute delay) does.
+ * Fast GC and session pruning at test cadence, so tests see their effects in well under a second.
+ * At bench cadence meta keeps its deployed defaults: with a GC delay of 300 ms, the chunks and KV
+ * rows of one phase's 20,000 unlinks would be collected while the next phase is being measured,
+ * which no deployed cluster (5 minute delay) does.
  */
 const FAST_BACKGROUND_WORK = {
   'gc.delayMs': GC_DELAY_MS,
@@ -38,9 +38,9 @@ export class MetaTestCluster {
       storageNodes: [101],
       chains: [1, 2, 3, 4].map((chainId) => ({ chainId, nodes: [101] })),
     },
-    private readonly background: 'fast' | 'defaults' = 'fast',
+    cadence: Cadence = 'test',
   ) {
-    this.base = new TestCluster({ name, ...layout });
+    this.base = new TestCluster({ name, ...layout, cadence });
   }
 
   get kvPath(): string {
@@ -57,11 +57,11 @@ export class MetaTestCluster {
       'kv.path': this.kvPath,
       // Routing advertises it; clients found through routing on this host dial it (TCP otherwise).
       localSocket: path.join(this.base.dir, `meta-${nodeId}.sock`),
-      // The test mgmtd's cadence (it declares a node failed after 1.5 s without a heartbeat).
-      heartbeatIntervalMs: 200,
-      routingRefreshMs: 200,
+      // The cluster's cadence (at test cadence mgmtd declares a node failed after 1.5 s of silence).
+      heartbeatIntervalMs: this.base.timings.heartbeatMs,
+      routingRefreshMs: this.base.timings.routingRefreshMs,
       'rootLayout.stripeSize': 4,
-      ...(this.background === 'fast' ? FAST_BACKGROUND_WORK : {}),
+      ...((this.base.spec.cadence ?? 'test') === 'test' ? FAST_BACKGROUND_WORK : {}),
     };
   }
 
