@@ -1,6 +1,7 @@
 // Pure rules of the metadata service, row by row: chain allocation (frozen vectors: a file's
 // layout and chain order must never change for a given counter and seed), dynamic stripe growth,
-// inode id blocks, quota checks, name limits and dead-session detection.
+// inode id blocks, quota checks, name limits, dead-session detection and the marks a create leaves
+// for its retries (frozen too: a retry may reach a meta server of the next release).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stripeChains } from '../../daemons/common/layout.js';
@@ -12,6 +13,7 @@ import {
   initialDynStripe,
 } from '../../daemons/meta/chain-allocator.js';
 import { blockStart, blockValue, IDS_PER_BLOCK } from '../../daemons/meta/inode-id-allocator.js';
+import { requestMarks } from '../../daemons/meta/idempotency.js';
 import { checkName, splitPath } from '../../daemons/meta/names.js';
 import { checkQuota } from '../../daemons/meta/quota-rules.js';
 import { isDeadSession } from '../../daemons/meta/session-pruner.js';
@@ -124,5 +126,35 @@ describe('quota, name and session rules', () => {
     assert.equal(isDeadSession(live, 'alive', 0, 10_000, 1_000), false);
     assert.equal(isDeadSession(live, 'gone', 9_500, 10_000, 1_000), false);
     assert.equal(isDeadSession(live, 'gone', 8_000, 10_000, 1_000), true);
+  });
+});
+
+describe('request marks', () => {
+  // SHA-256("client-a\0" + request id) = 09384dbc380b41fe 0016470a8196f8aa1ee7ed32dc004d75 …
+  // (sha256sum): the tag is the first 8 bytes, the session id the next 16 with the UUID version
+  // nibble set to 8 (f8 → 88) and the variant bits to 10 (1e → 9e).
+  const rid = '0000018c1a2b3c4d-00000000-0badf00d';
+  const rows: Array<[string, string, string, string]> = [
+    ['client-a', rid, '09384dbc380b41fe', '0016470a-8196-88aa-9ee7-ed32dc004d75'],
+    [
+      'client-a',
+      '0000018c1a2b3c4d-00000001-0badf00d',
+      '2ba01087eeef785c',
+      '54a15945-bcf6-8157-af7f-e3cf76f30b5f',
+    ],
+    ['client-b', rid, '4b997989efc84cc0', 'e88d5cd0-2af1-800f-a3d0-5a97b7fc7342'],
+  ];
+  for (const [clientId, requestId, tag, sessionId] of rows) {
+    it(`${clientId} ${requestId}`, () => {
+      assert.deepEqual(requestMarks(clientId, requestId), { tag, sessionId });
+      assert.match(
+        sessionId,
+        /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+    });
+  }
+
+  it('the separator keeps (client, request) pairs apart', () => {
+    assert.notEqual(requestMarks('ab', 'c').tag, requestMarks('a', 'bc').tag);
   });
 });
