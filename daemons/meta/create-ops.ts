@@ -91,11 +91,7 @@ function baseInode(
   };
 }
 
-type CreateReply = {
-  attrs: ReturnType<typeof toAttrs>;
-  created: boolean;
-  session: { sessionId: string } | undefined;
-};
+type CreateReply = z.output<MetaMethods['create']['response']>;
 
 export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: Req<'create'>) {
   const caller = callerOf(h);
