@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Usrbio, type UsrbioFile } from '../daemons/client/usrbio.js';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
-import { testDir, TestCluster } from '../test/helpers/cluster.js';
+import { testDir } from '../test/helpers/cluster.js';
 import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
 
 const SECONDS = Number(process.env.BENCH_USRBIO_SECONDS ?? 5);
@@ -87,16 +87,17 @@ export async function run(): Promise<unknown> {
   };
   rmSync(diskDir, { recursive: true, force: true });
 
-  const cluster = new FuseTestCluster('bench-usrbio', undefined, 'bench');
-  cluster.meta.base = new TestCluster({
-    name: 'bench-usrbio',
-    storageNodes: [101, 102, 103],
-    chains: [1, 2, 3, 4].map((chainId) => ({
-      chainId,
-      nodes: [0, 1, 2].map((k) => 101 + ((chainId + k) % 3)),
-    })),
-    cadence: 'bench',
-  });
+  const cluster = new FuseTestCluster(
+    'bench-usrbio',
+    {
+      storageNodes: [101, 102, 103],
+      chains: [1, 2, 3, 4].map((chainId) => ({
+        chainId,
+        nodes: [0, 1, 2].map((k) => 101 + ((chainId + k) % 3)),
+      })),
+    },
+    'bench',
+  );
   const socketDir = testDir('bench-usrbio-sock');
   let mount: { seq: Measure | null; rand: Measure | null; errors: string[] };
   let native: { seq: Measure; rand: Measure };

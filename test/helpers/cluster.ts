@@ -92,8 +92,12 @@ export class TestCluster {
     this.dir = testDir(spec.name);
   }
 
+  get cadence(): Cadence {
+    return this.spec.cadence ?? 'test';
+  }
+
   get timings(): CadenceTimings {
-    return CADENCES[this.spec.cadence ?? 'test'];
+    return CADENCES[this.cadence];
   }
 
   async start(): Promise<void> {

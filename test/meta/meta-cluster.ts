@@ -61,7 +61,7 @@ export class MetaTestCluster {
       heartbeatIntervalMs: this.base.timings.heartbeatMs,
       routingRefreshMs: this.base.timings.routingRefreshMs,
       'rootLayout.stripeSize': 4,
-      ...((this.base.spec.cadence ?? 'test') === 'test' ? FAST_BACKGROUND_WORK : {}),
+      ...(this.base.cadence === 'test' ? FAST_BACKGROUND_WORK : {}),
     };
   }
 
