@@ -13,7 +13,7 @@ import { previousResult, recordResult, type RequestMarks, requestMarks } from '.
 import { openExisting } from './open-ops.js';
 import { type Caller, inheritedOwnership, mayAccess, W_OK, X_OK } from './permissions.js';
 import { childQuotaRoots, sameQuotaRoots } from './quota-rules.js';
-import { lookup, resolveEntryName } from './resolve.js';
+import { followForCreate, lookup, resolveEntryName, search } from './resolve.js';
 import { hasSession, openSession } from './sessions.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
@@ -98,9 +98,13 @@ export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: R
   const id = await ctx.ids.allocate();
   const marks = requestMarks(h.clientId, h.requestId);
   const result = await inTxn(ctx, async (mt): Promise<CreateReply> => {
-    const { dir, name } = await resolveEntryName(mt, caller, req.at, 'EEXIST');
-    checkName(name);
-    const entry = await mt.dentry(dir.id, name);
+    const named = await resolveEntryName(mt, caller, req.at, 'EEXIST');
+    checkName(named.name);
+    const first = { ...named, entry: await mt.dentry(named.dir.id, named.name) };
+    // With O_EXCL a symlink is an existing name (EEXIST); without, the file is made where it leads.
+    const { dir, name, entry } = req.flags.exclusive
+      ? first
+      : await followForCreate(mt, caller, first);
     if (entry) {
       // A retry of this very request (its reply was lost): the file it made, as it is now.
       if (entry.tag === marks.tag) return retriedCreate(mt, entry.id, h.clientId, req, marks);
@@ -108,7 +112,10 @@ export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: R
       const previous = await previousResult(mt, h.clientId, h.requestId, 'create');
       if (previous) return previous.result as CreateReply;
       if (req.flags.exclusive) throw new ThreeFsError('EEXIST', `"${name}" exists`);
-      const existing = await lookup(mt, caller, req.at, true);
+      search(dir, caller);
+      const existing = await mt.requireInode(entry.id);
+      // open(O_CREAT) of a directory, read-only or not, is EISDIR on Linux.
+      if (existing.type === 'dir') throw new ThreeFsError('EISDIR', `"${name}" is a directory`);
       const opened = await openExisting(ctx, mt, caller, h.clientId, existing, req.flags);
       return recorded(ctx, mt, h, 'create', { ...opened, created: false });
     }
@@ -277,13 +284,14 @@ export async function hardLink(ctx: NamespaceContext, h: MetaRequestHeader, req:
     const previous = await previousResult(mt, h.clientId, h.requestId, 'hardLink');
     if (previous) return previous.result as { attrs: ReturnType<typeof toAttrs> };
     const inode = await mt.requireInode(req.inode);
-    if (inode.type === 'dir')
-      throw new ThreeFsError('EPERM', 'hard links to directories are not allowed');
-    if (inode.nlink === 0) throw new ThreeFsError('ENOENT', `inode ${inode.id} has been removed`);
+    // Linux's order: the new name first (ENOENT, ENOTDIR, EEXIST, EACCES), then the file.
     const { dir, name } = await resolveEntryName(mt, caller, req.at, 'EEXIST');
     checkName(name);
     if (await mt.dentry(dir.id, name)) throw new ThreeFsError('EEXIST', `"${name}" exists`);
     mayAddEntry(dir, caller);
+    if (inode.type === 'dir')
+      throw new ThreeFsError('EPERM', 'hard links to directories are not allowed');
+    if (inode.nlink === 0) throw new ThreeFsError('ENOENT', `inode ${inode.id} has been removed`);
     if (!sameQuotaRoots(childQuotaRoots(dir), inode.quotaRoots)) {
       throw new ThreeFsError('EXDEV', 'a hard link may not cross a quota directory boundary');
     }

@@ -8,6 +8,7 @@ import { ThreeFsError } from '../common/errors.js';
 import { decodeInt64LE, type ReadView, type Transaction } from '../common/kv/index.js';
 import { decodeInode, encodeInode, type InodeRecord, packValue, unpackValue } from './inode.js';
 import type { DecodedInodeCache } from './inode-cache.js';
+import { nameTooLong, tooLongError } from './names.js';
 import {
   dentryKey,
   dentryRange,
@@ -86,6 +87,8 @@ export class MetaTxn {
   }
 
   async dentry(parent: number, name: string): Promise<Dentry | undefined> {
+    // No entry can have such a name: the lookup's answer, as a Linux file system's lookup gives it.
+    if (nameTooLong(name)) throw tooLongError(name);
     const value = await this.reads.get(dentryKey(parent, name));
     if (value === undefined) return undefined;
     const d = unpackValue(value) as Partial<Dentry>;

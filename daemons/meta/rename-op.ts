@@ -20,24 +20,15 @@ import { resolveEntryName } from './resolve.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
 
-/** EINVAL if `moved` is `destination` or one of its ancestors. */
-async function refuseOwnSubtree(
-  mt: MetaTxn,
-  moved: InodeRecord,
-  destination: InodeRecord,
-): Promise<void> {
-  let current = destination;
+/** Whether directory `ancestor` is `dir` or one of its ancestors (reads the walk, conflict-tracked). */
+async function isAncestorOrSelf(mt: MetaTxn, ancestor: number, dir: InodeRecord): Promise<boolean> {
+  let current = dir;
   for (let depth = 0; depth < MAX_DIR_DEPTH; depth++) {
-    if (current.id === moved.id) {
-      throw new ThreeFsError('EINVAL', `cannot move directory ${moved.id} into its own subtree`);
-    }
-    if (current.id === ROOT_ID) return;
+    if (current.id === ancestor) return true;
+    if (current.id === ROOT_ID) return false;
     current = await mt.requireDir(current.parent);
   }
-  throw new ThreeFsError(
-    'INTERNAL',
-    `directory ${destination.id} is deeper than ${MAX_DIR_DEPTH} levels`,
-  );
+  throw new ThreeFsError('INTERNAL', `directory ${dir.id} is deeper than ${MAX_DIR_DEPTH} levels`);
 }
 
 /** Moves a file's (or symlink's) quota usage to the roots of its new directory. */
@@ -57,10 +48,10 @@ export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: R
     if (await previousResult(mt, h.clientId, h.requestId, 'rename')) return {};
     const src = await resolveEntryName(mt, caller, req.from, 'EBUSY');
     const dst = await resolveEntryName(mt, caller, req.to, 'EBUSY');
-    checkName(dst.name);
     const srcEntry = await mt.dentry(src.dir.id, src.name);
     if (!srcEntry)
       throw new ThreeFsError('ENOENT', `no entry "${src.name}" in directory ${src.dir.id}`);
+    checkName(dst.name); // after the source, as Linux looks the two up
     let inode = await mt.requireInode(srcEntry.id);
     checkMayRemove(src.dir, inode, caller);
     if (dst.dir.nlink === 0)
@@ -71,7 +62,9 @@ export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: R
     if (src.dir.id === dst.dir.id && src.name === dst.name) return {};
     const movesDir = inode.type === 'dir';
     if (movesDir && src.dir.id !== dst.dir.id) {
-      await refuseOwnSubtree(mt, inode, dst.dir);
+      if (await isAncestorOrSelf(mt, inode.id, dst.dir)) {
+        throw new ThreeFsError('EINVAL', `cannot move directory ${inode.id} into its own subtree`);
+      }
       if (!sameQuotaRoots(childQuotaRoots(dst.dir), inode.quotaRoots)) {
         throw new ThreeFsError(
           'EXDEV',
@@ -89,6 +82,10 @@ export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: R
     if (dstEntry) {
       if (req.noReplace) throw new ThreeFsError('EEXIST', `"${dst.name}" exists`);
       const target = await mt.requireInode(dstEntry.id);
+      // Replacing a directory the source lies inside: Linux answers ENOTEMPTY (it holds the source).
+      if (target.type === 'dir' && (await isAncestorOrSelf(mt, target.id, src.dir))) {
+        throw new ThreeFsError('ENOTEMPTY', `"${dst.name}" holds the entry being renamed`);
+      }
       if (target.id === inode.id) return {}; // two links to one inode: POSIX says do nothing
       checkMayRemove(dst.dir, target, caller);
       if (movesDir) {

@@ -3,6 +3,7 @@
 // ELOOP). Every dentry and inode read is conflict-tracked, so a concurrent rename or remove of
 // anything on the path makes the transaction retry instead of acting on a stale path.
 import { ThreeFsError } from '../common/errors.js';
+import type { Dentry } from './meta-txn.js';
 import type { PathAt } from '../common/services/meta.js';
 import type { InodeRecord } from './inode.js';
 import { ROOT_ID } from './keys.js';
@@ -20,7 +21,8 @@ export interface ParentAndName {
   name: string | undefined;
 }
 
-function search(dir: InodeRecord, caller: Caller): void {
+/** EACCES unless the caller may look names up in `dir` (x on a directory). */
+export function search(dir: InodeRecord, caller: Caller): void {
   if (!mayAccess(dir, caller, X_OK, true)) {
     throw new ThreeFsError('EACCES', `no search permission on directory ${dir.id}`);
   }
@@ -137,4 +139,40 @@ export async function resolveEntryName(
   }
   if (dir.type !== 'dir') throw new ThreeFsError('ENOTDIR', `inode ${dir.id} is not a directory`);
   return { dir, name };
+}
+
+export interface CreateTarget {
+  dir: InodeRecord;
+  name: string;
+  entry: Dentry | undefined;
+}
+
+/**
+ * Where open(O_CREAT) without O_EXCL acts when its name is a symlink: Linux follows trailing
+ * symlinks, through a chain of them, and creates the file the last one names when it is missing
+ * (a dangling link gets its target made). Returns the last name, its directory and its entry.
+ */
+export async function followForCreate(
+  mt: MetaTxn,
+  caller: Caller,
+  start: CreateTarget,
+): Promise<CreateTarget> {
+  const budget: Budget = { follows: 0 };
+  let at = start;
+  while (at.entry?.type === 'symlink') {
+    if (++budget.follows > MAX_SYMLINK_FOLLOWS) {
+      throw new ThreeFsError('ELOOP', `more than ${MAX_SYMLINK_FOLLOWS} symlinks on the path`);
+    }
+    const link = await mt.requireInode(at.entry.id);
+    const next = await parentAndNameFrom(mt, caller, at.dir, link.target ?? '', budget);
+    if (next.name === undefined || next.name === '..') {
+      throw new ThreeFsError('EISDIR', `symlink "${at.name}" names a directory`);
+    }
+    if (next.dir.type !== 'dir') {
+      throw new ThreeFsError('ENOTDIR', `inode ${next.dir.id} is not a directory`);
+    }
+    search(next.dir, caller);
+    at = { dir: next.dir, name: next.name, entry: await mt.dentry(next.dir.id, next.name) };
+  }
+  return at;
 }

@@ -73,6 +73,59 @@ describe('meta namespace operations', () => {
     assert.equal(page.entries[0]?.attrs?.type, 'dir');
   });
 
+  // Each of these answered differently from Linux until the seeded comparison with the local
+  // file system (against-linux.test.ts) found it.
+  it("Linux's answers: create of a directory or through a symlink, error order of link and rename", async () => {
+    await root.call('mkdirs', { at: { path: '/lx/d/e' }, recursive: true });
+    await assert.rejects(root.call('create', { at: { path: '/lx/d' } }), code('EISDIR'));
+    // open(O_CREAT) follows a dangling symlink and makes its target; O_EXCL refuses the link.
+    await root.call('symlink', { at: { path: '/lx/link' }, target: 'd/made' });
+    await assert.rejects(
+      root.call('create', { at: { path: '/lx/link' }, flags: { exclusive: true } }),
+      code('EEXIST'),
+    );
+    const made = await root.call('create', { at: { path: '/lx/link' } });
+    assert.equal(made.created, true);
+    assert.equal((await root.call('stat', { at: { path: '/lx/d/made' } })).attrs.id, made.attrs.id);
+    const again = await root.call('create', { at: { path: '/lx/link' } });
+    assert.equal(again.created, false);
+    assert.equal(again.attrs.id, made.attrs.id);
+    // A name too long is ENAMETOOLONG where the walk reaches it, not before.
+    const long = 'n'.repeat(256);
+    await assert.rejects(root.call('stat', { at: { path: `/lx/none/${long}` } }), code('ENOENT'));
+    await assert.rejects(
+      root.call('stat', { at: { path: `/lx/d/${long}` } }),
+      code('ENAMETOOLONG'),
+    );
+    await assert.rejects(
+      root.call('rename', { from: { path: '/lx/none' }, to: { path: `/lx/d/${long}` } }),
+      code('ENOENT'),
+    );
+    // link(2) checks the new name before refusing a directory.
+    const dir = (await root.call('stat', { at: { path: '/lx/d' } })).attrs.id;
+    await assert.rejects(
+      root.call('hardLink', { inode: dir, at: { path: '/lx/link' } }),
+      code('EEXIST'),
+    );
+    await assert.rejects(
+      root.call('hardLink', { inode: dir, at: { path: '/lx/none/x' } }),
+      code('ENOENT'),
+    );
+    await assert.rejects(
+      root.call('hardLink', { inode: dir, at: { path: '/lx/x' } }),
+      code('EPERM'),
+    );
+    // Renaming onto a directory the source lies inside: ENOTEMPTY, whatever the source is.
+    await assert.rejects(
+      root.call('rename', { from: { path: '/lx/d/made' }, to: { path: '/lx/d' } }),
+      code('ENOTEMPTY'),
+    );
+    await assert.rejects(
+      root.call('rename', { from: { path: '/lx/d/e' }, to: { path: '/lx' } }),
+      code('ENOTEMPTY'),
+    );
+  });
+
   it('files get chains from the directory layout: stripe capped at the table, frozen shuffle', async () => {
     const { attrs } = await root.call('create', { at: { path: '/home/layout' } });
     const layout = attrs.layout!;

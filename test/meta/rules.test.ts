@@ -14,7 +14,7 @@ import {
 } from '../../daemons/meta/chain-allocator.js';
 import { blockStart, blockValue, IDS_PER_BLOCK } from '../../daemons/meta/inode-id-allocator.js';
 import { requestMarks } from '../../daemons/meta/idempotency.js';
-import { checkName, splitPath } from '../../daemons/meta/names.js';
+import { checkName, nameTooLong, splitPath } from '../../daemons/meta/names.js';
 import { checkQuota } from '../../daemons/meta/quota-rules.js';
 import { isDeadSession } from '../../daemons/meta/session-pruner.js';
 
@@ -116,6 +116,19 @@ describe('quota, name and session rules', () => {
       'bytes, not characters',
     );
     assert.throws(() => checkName('a/b'), { code: 'EINVAL' });
+    // NAME_MAX counts UTF-8 bytes: 1 (a), 2 (é), 3 (日) and 4 (😀, two UTF-16 units) per character.
+    for (const [name, tooLong] of [
+      ['a'.repeat(255), false],
+      ['a'.repeat(256), true],
+      ['é'.repeat(127), false],
+      ['é'.repeat(128), true],
+      ['日'.repeat(85), false],
+      ['日'.repeat(86), true],
+      ['😀'.repeat(63), false],
+      ['😀'.repeat(64), true],
+    ] as const) {
+      assert.equal(nameTooLong(name), tooLong, `${Buffer.byteLength(name)} bytes`);
+    }
     assert.throws(() => splitPath('/x'.repeat(2049)), { code: 'ENAMETOOLONG' });
     assert.deepEqual(splitPath('/a/./b//c/'), { absolute: true, parts: ['a', 'b', 'c'] });
     assert.deepEqual(splitPath('../x'), { absolute: false, parts: ['..', 'x'] });
