@@ -12,7 +12,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
-import { metricValue } from '../helpers/cluster.js';
+import { metricValue, testDir } from '../helpers/cluster.js';
+import { compareWithLinux, DirectorySide } from '../helpers/namespace-ops.js';
+import { Rng } from '../helpers/rng.js';
 import { FuseTestCluster } from './fuse-cluster.js';
 
 const MiB = 1024 * 1024;
@@ -349,6 +351,21 @@ import { constants } from 'node:os';
     // `ls -l`-style: lstat after readdirplus
     assert.equal(fs.lstatSync(p('big', names[4999]!)).size, 0);
   });
+
+  // The kernel resolves paths, follows symlinks and caches entries and attributes: the same
+  // seeded operations as meta's comparison (test/meta/against-linux.test.ts), through the mount.
+  for (const seed of [1, 2]) {
+    it(`namespace operations give Linux's answers and tree through the mount (seed ${seed})`, async () => {
+      fs.mkdirSync(p(`vs-linux-${seed}`));
+      await compareWithLinux(
+        new Rng(seed),
+        300,
+        20,
+        new DirectorySide(testDir(`fuse-vs-linux-${seed}`)),
+        new DirectorySide(p(`vs-linux-${seed}`)),
+      );
+    });
+  }
 
   it('SIGTERM unmounts cleanly and exits 0', async () => {
     const proc = cluster.fuse!.proc;
