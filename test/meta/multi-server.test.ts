@@ -1,12 +1,16 @@
 // Two meta daemon processes over one KV store, found by clients through mgmtd's routing info:
 // races between clients on different servers (one create wins, renames lose or duplicate
-// nothing and make no cycle, unlink against open), then SIGKILL of a meta server mid-workload:
+// nothing and make no cycle, seeded random operations from every client leave a consistent tree
+// and exact quota usage, unlink against open), then SIGKILL of a meta server mid-workload:
 // clients fail over, every acknowledged create exists exactly once, and GC finishes after restart.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
 import { ThreeFsError } from '../../daemons/common/errors.js';
+import { randomOp, type TreeEntry } from '../helpers/namespace-ops.js';
+import { Rng } from '../helpers/rng.js';
 import { GC_DELAY_MS, MetaTestCluster } from './meta-cluster.js';
+import { MetaSide } from './meta-side.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
@@ -139,6 +143,44 @@ describe('two meta servers, several clients', () => {
       assert.equal(inner.length, 1);
       assert.equal((await clients[0]!.call('list', { inode: inner[0]!.id })).entries.length, 0);
     }
+  });
+
+  it('seeded random operations from every client at once: a tree, link counts and quota usage that add up', async () => {
+    const { attrs: top } = await clients[0]!.call('mkdirs', { at: { path: '/mixed' } });
+    await clients[0]!.call('setQuota', {
+      inode: top.id,
+      limits: { maxBytes: 0, maxInodes: 1_000_000 },
+    });
+    const outcomes = new Map<string, number>();
+    await Promise.all(
+      clients.map(async (client, i) => {
+        const rng = new Rng(7_000 + i);
+        const side = new MetaSide(client, top.id);
+        for (let k = 0; k < 120; k++) {
+          const { code } = await side.apply(randomOp(rng));
+          // Conflicts are retried inside the client; what reaches the caller is a POSIX answer.
+          assert.match(code, /^(OK|E[A-Z]+)$/, `client ${i}, operation ${k}`);
+          outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+        }
+      }),
+    );
+    assert.ok((outcomes.get('OK') ?? 0) >= 100, `few operations succeeded: ${[...outcomes]}`);
+    // The walk fails on a directory cycle; each directory is reached once, from one parent.
+    const tree = await new MetaSide(clients[0]!, top.id).tree();
+    const names = new Map<string, TreeEntry[]>();
+    for (const entry of tree) names.set(entry.inode, [...(names.get(entry.inode) ?? []), entry]);
+    for (const [inode, entries] of names) {
+      const first = entries[0]!;
+      if (first.type === 'dir') {
+        assert.equal(entries.length, 1, `directory ${inode} is at ${entries.map((e) => e.path)}`);
+      } else {
+        assert.equal(first.nlink, entries.length, `${first.path}: link count and names differ`);
+      }
+    }
+    // No remove here is recursive, so the quota's inode count is exact the moment it returns.
+    const usage = await clients[0]!.call('getQuota', { inode: top.id });
+    assert.equal(usage.usedInodes, names.size, 'quota usage counts every inode under the root');
+    assert.equal(usage.usedBytes, 0);
   });
 
   it('racing unlink and open: either the open wins a session (GC waits) or it gets ENOENT', async () => {
