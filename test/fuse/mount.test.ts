@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
 import { metricValue, testDir } from '../helpers/cluster.js';
 import { compareWithLinux, DirectorySide } from '../helpers/namespace-ops.js';
-import { Rng } from '../helpers/rng.js';
+import { mulberry32, Rng } from '../helpers/rng.js';
 import { FuseTestCluster } from './fuse-cluster.js';
 
 const MiB = 1024 * 1024;
@@ -23,15 +23,6 @@ const errCode = (expected: string) => (err: NodeJS.ErrnoException) => {
   return true;
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A small deterministic generator so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 /** Runs a short node script as another user; returns its stdout (the script prints a code). */
 function runAs(uid: number, script: string): string {
@@ -174,7 +165,7 @@ describe('FUSE mount', () => {
       piece.copy(mirror, at);
       fs.writeSync(fd, piece, 0, piece.length, at);
     }
-    const next = rng(7);
+    const next = mulberry32(7);
     for (let i = 0; i < 200; i++) {
       const len = 1 + Math.floor(next() * 70_000);
       const at = Math.floor(next() * (size - len));

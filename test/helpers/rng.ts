@@ -15,36 +15,36 @@ export function mulberry32(seed: number): () => number {
 
 /** A seeded generator with the helpers randomized tests keep writing. */
 export class Rng {
-  private readonly next: () => number;
+  private readonly source: () => number;
 
   constructor(readonly seed: number) {
-    this.next = mulberry32(seed);
+    this.source = mulberry32(seed);
   }
 
   /** Uniform in [0, 1). */
-  float(): number {
-    return this.next();
+  next(): number {
+    return this.source();
   }
 
   /** An integer in [min, max], both included. */
   int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
+    return min + Math.floor(this.source() * (max - min + 1));
   }
 
   /** True with probability `p`. */
   chance(p: number): boolean {
-    return this.next() < p;
+    return this.source() < p;
   }
 
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error('pick from an empty list');
-    return items[Math.floor(this.next() * items.length)] as T;
+    return items[Math.floor(this.source() * items.length)] as T;
   }
 
   /** An item chosen with probability proportional to its weight. */
   weighted<T>(choices: ReadonlyArray<readonly [T, number]>): T {
     const total = choices.reduce((sum, [, w]) => sum + w, 0);
-    let at = this.next() * total;
+    let at = this.source() * total;
     for (const [item, weight] of choices) {
       at -= weight;
       if (at < 0) return item;

@@ -9,6 +9,7 @@ import {
   updateChain,
 } from '../../daemons/mgmtd/chain-state-machine.js';
 import type { LocalTargetState, PublicTargetState } from '../../daemons/common/target-states.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 type Row = {
   name: string;
@@ -300,19 +301,6 @@ describe('chain state machine: ordering and versions', () => {
 
 // ---- randomized model check -------------------------------------------------------------------
 
-/** xorshift32: small, seedable, deterministic. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
-
 interface ModelTarget {
   alive: boolean;
   /** Restart protocol: a returning target reports OFFLINE until mgmtd has demoted it. */
@@ -328,7 +316,7 @@ interface ModelTarget {
  * that run late (a slow failure detector). Returns a description of the first broken invariant.
  */
 function simulate(seed: number, length: number, steps: number): string | undefined {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const model = new Map<number, ModelTarget>();
   let chain: Chain = { chainId: 1, chainVersion: 1, targets: [] };
   const targets = [];

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Rng } from '../storage/simulation/scheduler.js';
+import { Rng } from '../helpers/rng.js';
 import { FuseTestCluster } from '../fuse/fuse-cluster.js';
 import { testDir } from '../helpers/cluster.js';
 

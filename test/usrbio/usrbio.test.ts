@@ -18,17 +18,10 @@ import { UsrbioOp } from '../../daemons/common/usrbio-native.js';
 import { metricValue, testDir } from '../helpers/cluster.js';
 import { FuseTestCluster } from '../fuse/fuse-cluster.js';
 import { RawRing } from './raw-ring.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 const MiB = 1024 * 1024;
 const { errno } = constants;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe('usrbio', () => {
   const cluster = new FuseTestCluster('usrbio');
@@ -89,7 +82,7 @@ describe('usrbio', () => {
     const file = await ring.registerFile(fh.fd);
     const total = 1_000;
     const size = 4096;
-    const random = rng(2);
+    const random = mulberry32(2);
     const offsets = Array.from({ length: total }, () =>
       Math.floor(random() * (content.length - size)),
     );
@@ -253,7 +246,7 @@ async function readRandomBatch(
 ): Promise<void> {
   const fh = await open(file, 'r');
   const registered = await ring.registerFile(fh.fd);
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const ios = Array.from({ length: count }, (_, i) => {
     const length = 1 + Math.floor(random() * maxLength);
     const offset = Math.floor(random() * (content.length + maxLength / 7));

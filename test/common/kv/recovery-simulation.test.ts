@@ -13,7 +13,7 @@ import { kvConfig } from '../../../daemons/common/kv/config.js';
 import { LmdbKvStore } from '../../../daemons/common/kv/lmdb-store.js';
 import type { Transaction } from '../../../daemons/common/kv/types.js';
 import type { WalPosition } from '../../../daemons/common/kv/wal.js';
-import { Rng } from '../../storage/simulation/scheduler.js';
+import { Rng } from '../../helpers/rng.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'threefs-kv-recovery-'));
 after(() => rmSync(root, { recursive: true, force: true }));

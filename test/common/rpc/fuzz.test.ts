@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreService, type RpcClient } from '../../../daemons/common/rpc/index.js';
+import { mulberry32 } from '../../helpers/rng.js';
 import {
   handshakeFrame,
   HEADER_BYTES,
@@ -15,21 +16,9 @@ import {
   type TestServer,
 } from './helpers.js';
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The bytes one fuzz case sends after (usually) a valid handshake. */
 export function fuzzCase(seed: number): { bytes: Buffer; handshake: boolean } {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const int = (n: number) => Math.floor(random() * n);
   const valid = [
     requestFrame(

@@ -2,20 +2,10 @@
 // seeded op applied to version v-1, so the killed child and the checking parent agree on every
 // byte of every version without talking to each other.
 import type { UpdateRequest } from '../../../daemons/storage/chunk-store.js';
+import { mulberry32 } from '../../helpers/rng.js';
 import { pattern } from './helpers.js';
 
 export const CRASH_CHUNK_SIZE = 256 * 1024;
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface ModelOp {
   kind: 'write' | 'truncate';

@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import { crc32c } from '../../../daemons/common/crc32c.js';
-import { ChunkModel, mulberry32 } from './crash-model.js';
+import { mulberry32 } from '../../helpers/rng.js';
+import { ChunkModel } from './crash-model.js';
 import { chunkId, openTestEngine, tempDisk } from './helpers.js';
 
 // SIGKILL at random moments during a stream of updates and commits, then reopen: every chunk must

@@ -1,30 +1,7 @@
 // Virtual time for the deterministic simulation: a seeded PRNG and an event queue. Code under test
 // sleeps and receives messages only through this scheduler, so one seed gives one run, exactly.
 import type { Clock } from '../../../daemons/storage/seams.js';
-
-export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
-  /** xorshift32 in [0, 1). */
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    this.state = x;
-    return x / 0x1_0000_0000;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)] as T;
-  }
-}
+import { Rng } from '../../helpers/rng.js';
 
 interface Event {
   at: number;

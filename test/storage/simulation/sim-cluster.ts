@@ -22,7 +22,8 @@ import { ResyncWorker } from '../../../daemons/storage/resync.js';
 import type { PeerPool } from '../../../daemons/storage/seams.js';
 import type { HeldTarget } from '../../../daemons/storage/target-registry.js';
 import { type TargetRole, targetRoles } from '../../../daemons/storage/target-roles.js';
-import { Rng, Scheduler } from './scheduler.js';
+import { Rng } from '../../helpers/rng.js';
+import { Scheduler } from './scheduler.js';
 import { SimChunkStore, SimDisk } from './sim-chunk-store.js';
 
 export interface SimSpec {
