@@ -2,7 +2,8 @@
 // races between clients on different servers (one create wins, renames lose or duplicate
 // nothing and make no cycle, seeded random operations from every client leave a consistent tree
 // and exact quota usage, unlink against open), then SIGKILL of a meta server mid-workload:
-// clients fail over, every acknowledged create exists exactly once, and GC finishes after restart.
+// clients fail over, every acknowledged create exists exactly once, GC finishes after restart,
+// and random operations across a kill leave the tree and the quota as consistent as without one.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
@@ -14,6 +15,47 @@ import { MetaSide } from './meta-side.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
+
+/**
+ * What random operations (none recursive, no data) must leave under a quota directory: no
+ * directory cycle (the walk fails on one), each directory reached once, every file's link count
+ * equal to its names, and the quota's inode count equal to the inodes in the tree.
+ */
+async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void> {
+  const tree = await new MetaSide(client, top).tree();
+  const names = new Map<string, TreeEntry[]>();
+  for (const entry of tree) names.set(entry.inode, [...(names.get(entry.inode) ?? []), entry]);
+  for (const [inode, entries] of names) {
+    const first = entries[0]!;
+    if (first.type === 'dir') {
+      assert.equal(entries.length, 1, `directory ${inode} is at ${entries.map((e) => e.path)}`);
+    } else {
+      assert.equal(first.nlink, entries.length, `${first.path}: link count and names differ`);
+    }
+  }
+  const usage = await client.call('getQuota', { inode: top });
+  assert.equal(usage.usedInodes, names.size, 'quota usage counts every inode under the root');
+  assert.equal(usage.usedBytes, 0);
+}
+
+/** Seeded random operations from `client` under `top` until `count` or `stopped()`; codes tallied. */
+async function randomWorkload(
+  client: MetaClient,
+  top: number,
+  seed: number,
+  count: number,
+  outcomes: Map<string, number>,
+  stopped: () => boolean = () => false,
+): Promise<void> {
+  const rng = new Rng(seed);
+  const side = new MetaSide(client, top);
+  for (let k = 0; k < count && !stopped(); k++) {
+    const { code } = await side.apply(randomOp(rng));
+    // Conflicts and failovers are retried inside the client; what reaches the caller is POSIX.
+    assert.match(code, /^(OK|E[A-Z]+)$/, `seed ${seed}, operation ${k}`);
+    outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+  }
+}
 
 describe('two meta servers, several clients', () => {
   const cluster = new MetaTestCluster('meta-multi');
@@ -153,34 +195,10 @@ describe('two meta servers, several clients', () => {
     });
     const outcomes = new Map<string, number>();
     await Promise.all(
-      clients.map(async (client, i) => {
-        const rng = new Rng(7_000 + i);
-        const side = new MetaSide(client, top.id);
-        for (let k = 0; k < 120; k++) {
-          const { code } = await side.apply(randomOp(rng));
-          // Conflicts are retried inside the client; what reaches the caller is a POSIX answer.
-          assert.match(code, /^(OK|E[A-Z]+)$/, `client ${i}, operation ${k}`);
-          outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
-        }
-      }),
+      clients.map((client, i) => randomWorkload(client, top.id, 7_000 + i, 120, outcomes)),
     );
     assert.ok((outcomes.get('OK') ?? 0) >= 100, `few operations succeeded: ${[...outcomes]}`);
-    // The walk fails on a directory cycle; each directory is reached once, from one parent.
-    const tree = await new MetaSide(clients[0]!, top.id).tree();
-    const names = new Map<string, TreeEntry[]>();
-    for (const entry of tree) names.set(entry.inode, [...(names.get(entry.inode) ?? []), entry]);
-    for (const [inode, entries] of names) {
-      const first = entries[0]!;
-      if (first.type === 'dir') {
-        assert.equal(entries.length, 1, `directory ${inode} is at ${entries.map((e) => e.path)}`);
-      } else {
-        assert.equal(first.nlink, entries.length, `${first.path}: link count and names differ`);
-      }
-    }
-    // No remove here is recursive, so the quota's inode count is exact the moment it returns.
-    const usage = await clients[0]!.call('getQuota', { inode: top.id });
-    assert.equal(usage.usedInodes, names.size, 'quota usage counts every inode under the root');
-    assert.equal(usage.usedBytes, 0);
+    await checkTreeAndQuota(clients[0]!, top.id);
   });
 
   it('racing unlink and open: either the open wins a session (GC waits) or it gets ENOENT', async () => {
@@ -266,5 +284,32 @@ describe('two meta servers, several clients', () => {
       await sleep(200);
     }
     assert.equal(left, 0, 'every inode of the removed subtree collected after the restart');
+  });
+
+  it('seeded random operations while a meta server is killed: the tree and quota still add up', async () => {
+    // The previous test left server 23; 24 joins so the clients have somewhere to fail over to.
+    await cluster.startProcess(24);
+    await waitMetaNodes(2);
+    const { attrs: top } = await clients[0]!.call('mkdirs', { at: { path: '/mixed-kill' } });
+    await clients[0]!.call('setQuota', {
+      inode: top.id,
+      limits: { maxBytes: 0, maxInodes: 1_000_000 },
+    });
+    const outcomes = new Map<string, number>();
+    let stop = false;
+    const failoversBefore = clients.reduce((sum, c) => sum + c.failovers, 0);
+    const workers = clients.map((client, i) =>
+      randomWorkload(client, top.id, 9_000 + i, 600, outcomes, () => stop),
+    );
+    await sleep(300);
+    await cluster.processes.get(23)!.kill('SIGKILL');
+    await sleep(800);
+    stop = true;
+    await Promise.all(workers);
+    const failovers = clients.reduce((sum, c) => sum + c.failovers, 0) - failoversBefore;
+    assert.ok(failovers > 0, 'some client was on the killed server and moved');
+    // Retries after the kill reuse their request ids: each operation took effect once.
+    assert.ok((outcomes.get('OK') ?? 0) >= 50, `few operations succeeded: ${[...outcomes]}`);
+    await checkTreeAndQuota(clients[0]!, top.id);
   });
 });
