@@ -8,6 +8,7 @@
 // roots.
 import assert from 'node:assert/strict';
 import {
+  chmodSync,
   closeSync,
   constants,
   linkSync,
@@ -26,6 +27,11 @@ import type { InodeAttrs } from '../../daemons/common/services/meta.js';
 import type { Rng } from './rng.js';
 
 const NAMES = ['a', 'b', 'c'];
+/** chmod's modes: plain, setuid, setgid, sticky, and none at all. */
+const MODES = [0o755, 0o700, 0o644, 0o4755, 0o2750, 0o1777, 0o000];
+/** What creates ask for; the process umask (022 by default) leaves them as they are. */
+const NEW_DIR_MODE = 0o755;
+const NEW_FILE_MODE = 0o644;
 const LONG_NAME = 'n'.repeat(256);
 
 export type Op =
@@ -33,7 +39,8 @@ export type Op =
   | { kind: 'create'; path: string; exclusive: boolean }
   | { kind: 'rename' | 'link'; from: string; to: string }
   | { kind: 'symlink'; target: string; path: string }
-  | { kind: 'stat'; path: string; follow: boolean };
+  | { kind: 'stat'; path: string; follow: boolean }
+  | { kind: 'chmod'; path: string; mode: number };
 
 export type NodeType = InodeAttrs['type'];
 
@@ -53,6 +60,8 @@ export interface TreeEntry {
   inode: string;
   /** Files and symlinks; a directory's count is not compared (Linux counts subdirectories). */
   nlink?: number;
+  /** Permission bits with setuid, setgid and sticky (not for symlinks, always 0777). */
+  mode?: number;
   target?: string;
 }
 
@@ -81,6 +90,7 @@ export function randomOp(rng: Rng): Op {
     ['symlink', 2],
     ['stat', 3],
     ['readdir', 1],
+    ['chmod', 1],
   ] as const);
   switch (kind) {
     case 'create':
@@ -94,6 +104,8 @@ export function randomOp(rng: Rng): Op {
     }
     case 'stat':
       return { kind, path: randomPath(rng), follow: rng.chance(0.5) };
+    case 'chmod':
+      return { kind, path: randomPath(rng), mode: rng.pick(MODES) };
     default:
       return { kind, path: randomPath(rng) };
   }
@@ -119,12 +131,12 @@ export class DirectorySide {
     try {
       switch (op.kind) {
         case 'mkdir':
-          mkdirSync(this.at(op.path));
+          mkdirSync(this.at(op.path), NEW_DIR_MODE);
           return { code: 'OK' };
         case 'create': {
           const flags =
             constants.O_CREAT | constants.O_RDONLY | (op.exclusive ? constants.O_EXCL : 0);
-          closeSync(openSync(this.at(op.path), flags, 0o644));
+          closeSync(openSync(this.at(op.path), flags, NEW_FILE_MODE));
           return { code: 'OK' };
         }
         case 'unlink':
@@ -148,6 +160,9 @@ export class DirectorySide {
         }
         case 'readdir':
           return { code: 'OK', names: readdirSync(this.at(op.path)).sort() };
+        case 'chmod':
+          chmodSync(this.at(op.path), op.mode);
+          return { code: 'OK' };
       }
     } catch (err) {
       return { code: (err as NodeJS.ErrnoException).code ?? String(err) };
@@ -163,6 +178,7 @@ export class DirectorySide {
       const entry: TreeEntry = { path: p, type, inode: String(st.ino) };
       if (type !== 'dir') entry.nlink = st.nlink;
       if (type === 'symlink') entry.target = readlinkSync(this.at(p));
+      else entry.mode = st.mode & 0o7777;
       out.push(entry);
       if (type === 'dir') out.push(...this.tree(p));
     }
@@ -197,6 +213,8 @@ export function describeOp(op: Op): string {
       return `symlink ${op.path} -> ${op.target}`;
     case 'stat':
       return `${op.follow ? 'stat' : 'lstat'} ${op.path}`;
+    case 'chmod':
+      return `chmod ${op.mode.toString(8)} ${op.path}`;
     default:
       return `${op.kind} ${op.path}`;
   }

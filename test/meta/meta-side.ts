@@ -55,6 +55,12 @@ export class MetaSide implements NamespaceSide {
           });
           return { code: 'OK', type: attrs.type, inode: String(attrs.id) };
         }
+        case 'chmod': {
+          // chmod(2) follows symlinks.
+          const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
+          await this.meta.call('setAttr', { inode: attrs.id, mode: op.mode });
+          return { code: 'OK' };
+        }
         case 'readdir': {
           const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
           if (attrs.type !== 'dir') return { code: 'ENOTDIR' };
@@ -93,6 +99,7 @@ export class MetaSide implements NamespaceSide {
       const entry: TreeEntry = { path: p, type: e.type, inode: String(e.id) };
       if (e.type !== 'dir') entry.nlink = e.attrs.nlink;
       if (e.type === 'symlink') entry.target = e.attrs.target ?? '';
+      else entry.mode = e.attrs.mode & 0o7777;
       out.push(entry);
       if (e.type === 'dir') out.push(...(await this.tree(p, e.id, depth + 1)));
     }
