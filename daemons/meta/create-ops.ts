@@ -11,7 +11,14 @@ import type { MetaTxn } from './meta-txn.js';
 import { checkName, PATH_MAX_BYTES, splitPath } from './names.js';
 import { previousResult, recordResult, type RequestMarks, requestMarks } from './idempotency.js';
 import { openExisting } from './open-ops.js';
-import { type Caller, inheritedOwnership, mayAccess, W_OK, X_OK } from './permissions.js';
+import {
+  type Caller,
+  inheritedOwnership,
+  mayAccess,
+  mayHardLink,
+  W_OK,
+  X_OK,
+} from './permissions.js';
 import { childQuotaRoots, sameQuotaRoots } from './quota-rules.js';
 import { followForCreate, lookup, resolveEntryName, search } from './resolve.js';
 import { hasSession, openSession } from './sessions.js';
@@ -288,6 +295,8 @@ export async function hardLink(ctx: NamespaceContext, h: MetaRequestHeader, req:
     const { dir, name } = await resolveEntryName(mt, caller, req.at, 'EEXIST');
     checkName(name);
     if (await mt.dentry(dir.id, name)) throw new ThreeFsError('EEXIST', `"${name}" exists`);
+    if (!mayHardLink(inode, caller))
+      throw new ThreeFsError('EPERM', `may not hard link inode ${inode.id}, owned by another user`);
     mayAddEntry(dir, caller);
     if (inode.type === 'dir')
       throw new ThreeFsError('EPERM', 'hard links to directories are not allowed');

@@ -63,6 +63,22 @@ export function mayRemoveEntry(directory: Owned, entry: Owned, caller: Caller): 
   return caller.uid === entry.uid || caller.uid === directory.uid;
 }
 
+/**
+ * Hard links by someone other than the owner, as Linux with fs.protected_hardlinks = 1 (the
+ * distributions' default) allows them: only to a regular file the caller may read and write that
+ * is neither setuid nor setgid-and-group-executable. Stops a user pinning, in a shared directory,
+ * a file they could not otherwise keep (a setuid binary about to be replaced, another's secret).
+ */
+export function mayHardLink(
+  inode: Owned & { type: 'file' | 'dir' | 'symlink' },
+  caller: Caller,
+): boolean {
+  if (isRoot(caller) || caller.uid === inode.uid) return true;
+  if (inode.type !== 'file' || (inode.mode & S_ISUID) !== 0) return false;
+  if ((inode.mode & (S_ISGID | 0o010)) === (S_ISGID | 0o010)) return false;
+  return mayAccess(inode, caller, R_OK | W_OK, false);
+}
+
 /** Mode after a write: setuid always drops; setgid drops if group-execute is set (Linux rules). */
 export function modeAfterWrite(mode: number, caller: Caller): number {
   if (isRoot(caller)) return mode;

@@ -53,17 +53,42 @@ export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: R
       throw new ThreeFsError('ENOENT', `no entry "${src.name}" in directory ${src.dir.id}`);
     checkName(dst.name); // after the source, as Linux looks the two up
     let inode = await mt.requireInode(srcEntry.id);
-    checkMayRemove(src.dir, inode, caller);
-    if (dst.dir.nlink === 0)
-      throw new ThreeFsError('ENOENT', `directory ${dst.dir.id} has been removed`);
-    if (!mayAccess(dst.dir, caller, W_OK | X_OK, true)) {
-      throw new ThreeFsError('EACCES', `no write permission on directory ${dst.dir.id}`);
-    }
-    if (src.dir.id === dst.dir.id && src.name === dst.name) return {};
+    const dstEntry = await mt.dentry(dst.dir.id, dst.name);
+    if (dstEntry && req.noReplace) throw new ThreeFsError('EEXIST', `"${dst.name}" exists`);
     const movesDir = inode.type === 'dir';
+    // Linux's order from here: the two trap checks, "same file: nothing to do", permission to
+    // remove the source, to replace the target (then its type) or to add the name, write
+    // permission on a directory that changes parent; then what the file system refuses.
+    if (movesDir && (await isAncestorOrSelf(mt, inode.id, dst.dir))) {
+      throw new ThreeFsError('EINVAL', `cannot move directory ${inode.id} into its own subtree`);
+    }
+    const target = dstEntry ? await mt.requireInode(dstEntry.id) : undefined;
+    // Replacing a directory the source lies inside: Linux answers ENOTEMPTY (it holds the source).
+    if (target?.type === 'dir' && (await isAncestorOrSelf(mt, target.id, src.dir))) {
+      throw new ThreeFsError('ENOTEMPTY', `"${dst.name}" holds the entry being renamed`);
+    }
+    // The same name, or two links of one inode: POSIX says do nothing, and Linux checks nothing.
+    if (target?.id === inode.id) return {};
+    checkMayRemove(src.dir, inode, caller);
+    if (target) {
+      checkMayRemove(dst.dir, target, caller);
+      if (movesDir && target.type !== 'dir')
+        throw new ThreeFsError('ENOTDIR', `"${dst.name}" is not a directory`);
+      if (!movesDir && target.type === 'dir')
+        throw new ThreeFsError('EISDIR', `"${dst.name}" is a directory`);
+    } else {
+      if (dst.dir.nlink === 0)
+        throw new ThreeFsError('ENOENT', `directory ${dst.dir.id} has been removed`);
+      if (!mayAccess(dst.dir, caller, W_OK | X_OK, true)) {
+        throw new ThreeFsError('EACCES', `no write permission on directory ${dst.dir.id}`);
+      }
+    }
     if (movesDir && src.dir.id !== dst.dir.id) {
-      if (await isAncestorOrSelf(mt, inode.id, dst.dir)) {
-        throw new ThreeFsError('EINVAL', `cannot move directory ${inode.id} into its own subtree`);
+      if (!mayAccess(inode, caller, W_OK, true)) {
+        throw new ThreeFsError(
+          'EACCES',
+          `moving directory ${inode.id} needs write permission on it`,
+        );
       }
       if (!sameQuotaRoots(childQuotaRoots(dst.dir), inode.quotaRoots)) {
         throw new ThreeFsError(
@@ -71,31 +96,13 @@ export async function rename(ctx: NamespaceContext, h: MetaRequestHeader, req: R
           'a directory may not move across a quota directory boundary',
         );
       }
-      if (!mayAccess(inode, caller, W_OK, true)) {
-        throw new ThreeFsError(
-          'EACCES',
-          `moving directory ${inode.id} needs write permission on it`,
-        );
-      }
     }
-    const dstEntry = await mt.dentry(dst.dir.id, dst.name);
-    if (dstEntry) {
-      if (req.noReplace) throw new ThreeFsError('EEXIST', `"${dst.name}" exists`);
-      const target = await mt.requireInode(dstEntry.id);
-      // Replacing a directory the source lies inside: Linux answers ENOTEMPTY (it holds the source).
-      if (target.type === 'dir' && (await isAncestorOrSelf(mt, target.id, src.dir))) {
-        throw new ThreeFsError('ENOTEMPTY', `"${dst.name}" holds the entry being renamed`);
-      }
-      if (target.id === inode.id) return {}; // two links to one inode: POSIX says do nothing
-      checkMayRemove(dst.dir, target, caller);
+    if (target) {
       if (movesDir) {
-        if (target.type !== 'dir')
-          throw new ThreeFsError('ENOTDIR', `"${dst.name}" is not a directory`);
         if (!(await mt.isEmptyDir(target.id)))
           throw new ThreeFsError('ENOTEMPTY', `"${dst.name}" is not empty`);
         deleteEmptyDir(mt, target);
       } else {
-        if (target.type === 'dir') throw new ThreeFsError('EISDIR', `"${dst.name}" is a directory`);
         unlinkInode(mt, target, ctx.gcDelayMs);
       }
     }

@@ -138,6 +138,9 @@ export async function resolveEntryName(
     );
   }
   if (dir.type !== 'dir') throw new ThreeFsError('ENOTDIR', `inode ${dir.id} is not a directory`);
+  // Looking the name up needs search permission on its directory, whatever the operation does
+  // next (Linux: EACCES before ENOENT or EEXIST).
+  search(dir, caller);
   return { dir, name };
 }
 

@@ -352,8 +352,8 @@ import { constants } from 'node:os';
         new Rng(seed),
         300,
         20,
-        new DirectorySide(testDir(`fuse-vs-linux-${seed}`)),
-        new DirectorySide(p(`vs-linux-${seed}`)),
+        { root: new DirectorySide(testDir(`fuse-vs-linux-${seed}`)) },
+        { root: new DirectorySide(p(`vs-linux-${seed}`)) },
       );
     });
   }

@@ -23,6 +23,9 @@ import {
   symlinkSync,
   unlinkSync,
 } from 'node:fs';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { InodeAttrs } from '../../daemons/common/services/meta.js';
 import type { Rng } from './rng.js';
 
@@ -62,6 +65,8 @@ export interface TreeEntry {
   nlink?: number;
   /** Permission bits with setuid, setgid and sticky (not for symlinks, always 0777). */
   mode?: number;
+  /** "uid:gid" */
+  owner: string;
   target?: string;
 }
 
@@ -119,7 +124,7 @@ function typeOfStats(st: { isDirectory(): boolean; isSymbolicLink(): boolean }):
  * Operations through node:fs on a directory: the local disk's (the reference) or a mount's (the
  * system under test, through the kernel).
  */
-export class DirectorySide {
+export class DirectorySide implements NamespaceSide {
   constructor(private readonly root: string) {}
 
   /** Not path.join: that would fold "x/.." away before the kernel walks it. */
@@ -175,7 +180,12 @@ export class DirectorySide {
       const p = dir === '' ? name : `${dir}/${name}`;
       const st = lstatSync(this.at(p));
       const type = typeOfStats(st);
-      const entry: TreeEntry = { path: p, type, inode: String(st.ino) };
+      const entry: TreeEntry = {
+        path: p,
+        type,
+        inode: String(st.ino),
+        owner: `${st.uid}:${st.gid}`,
+      };
       if (type !== 'dir') entry.nlink = st.nlink;
       if (type === 'symlink') entry.target = readlinkSync(this.at(p));
       else entry.mode = st.mode & 0o7777;
@@ -250,25 +260,79 @@ export interface NamespaceSide {
   tree(): TreeEntry[] | Promise<TreeEntry[]>;
 }
 
+/** A side as root and, optionally, as an unprivileged user (trees are walked as root). */
+export interface ComparedSides {
+  root: NamespaceSide;
+  user?: NamespaceSide;
+}
+
 /**
- * Applies `count` seeded operations to both sides; each answer, and every `compareEvery`
- * operations the whole tree, must be Linux's. A failure names the seed and the last operations.
+ * The local disk as another user: node:fs calls made by a child process running with that uid
+ * and gid (and no supplementary groups), one JSON line per operation each way.
+ */
+export class OtherUserSide implements NamespaceSide {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: Array<(outcome: Outcome) => void> = [];
+
+  constructor(
+    private readonly root: string,
+    uid: number,
+    gid: number,
+  ) {
+    const script = fileURLToPath(new URL('./namespace-child.js', import.meta.url));
+    this.child = spawn(process.execPath, [script], { uid, gid, stdio: 'pipe' });
+    let stderr = '';
+    this.child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk).slice(-4_000)));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      this.waiting.shift()?.(JSON.parse(line) as Outcome);
+    });
+    this.child.on('exit', (code) => {
+      const gone = { code: `the uid ${uid} helper exited (${code}): ${stderr}` };
+      for (const resolve of this.waiting.splice(0)) resolve(gone);
+    });
+  }
+
+  apply(op: Op): Promise<Outcome> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.child.stdin.write(`${JSON.stringify({ root: this.root, op })}\n`);
+    });
+  }
+
+  tree(): TreeEntry[] {
+    throw new Error('trees are walked as root');
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+/**
+ * Applies `count` seeded operations to both sides, a share of them (`userShare`) as the user;
+ * each answer, and every `compareEvery` operations the whole tree, must be Linux's. A failure
+ * names the seed and the last operations.
  */
 export async function compareWithLinux(
   rng: Rng,
   count: number,
   compareEvery: number,
-  linux: DirectorySide,
-  ours: NamespaceSide,
+  linux: ComparedSides,
+  ours: ComparedSides,
+  userShare = 0,
 ): Promise<void> {
   const ids = new Identities();
   const done: string[] = [];
   const where = () => `seed ${rng.seed}, after:\n  ${done.slice(-25).join('\n  ')}\n`;
   for (let step = 1; step <= count; step++) {
     const op = randomOp(rng);
-    const expected = linux.apply(op);
-    const got = await ours.apply(op);
-    done.push(`${step}: ${describeOp(op)} = ${expected.code}`);
+    // Drawn only when users take part, so a root-only seed keeps its sequence.
+    const asUser = userShare > 0 && rng.chance(userShare);
+    const [reference, tested] = asUser ? [linux.user, ours.user] : [linux.root, ours.root];
+    if (!reference || !tested) throw new Error('a user share needs a user side on both sides');
+    const expected = await reference.apply(op);
+    const got = await tested.apply(op);
+    done.push(`${step}: ${describeOp(op)}${asUser ? ' (as the user)' : ''} = ${expected.code}`);
     const { inode: linuxInode, ...expectedRest } = expected;
     const { inode: ourInode, ...gotRest } = got;
     assert.deepEqual(
@@ -278,6 +342,6 @@ export async function compareWithLinux(
     );
     if (linuxInode !== undefined && ourInode !== undefined) ids.pair(linuxInode, ourInode, where());
     if (step % compareEvery === 0 || step === count)
-      compareTrees(linux.tree(), await ours.tree(), ids, where());
+      compareTrees(await linux.root.tree(), await ours.root.tree(), ids, where());
   }
 }

@@ -96,7 +96,12 @@ export class MetaSide implements NamespaceSide {
     for (const e of await this.entries(inode)) {
       const p = dir === '' ? e.name : `${dir}/${e.name}`;
       assert.ok(e.attrs, `list with attributes returned none for ${p}`);
-      const entry: TreeEntry = { path: p, type: e.type, inode: String(e.id) };
+      const entry: TreeEntry = {
+        path: p,
+        type: e.type,
+        inode: String(e.id),
+        owner: `${e.attrs.uid}:${e.attrs.gid}`,
+      };
       if (e.type !== 'dir') entry.nlink = e.attrs.nlink;
       if (e.type === 'symlink') entry.target = e.attrs.target ?? '';
       else entry.mode = e.attrs.mode & 0o7777;

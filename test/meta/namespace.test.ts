@@ -124,6 +124,26 @@ describe('meta namespace operations', () => {
       root.call('rename', { from: { path: '/lx/d/e' }, to: { path: '/lx' } }),
       code('ENOTEMPTY'),
     );
+    // Looking a name up needs search permission on its directory: EACCES before ENOENT.
+    await root.call('mkdirs', { at: { path: '/lx/closed' }, mode: 0o700 });
+    await assert.rejects(
+      alice.call('rename', { from: { path: '/lx/closed/none' }, to: { path: '/tmp/x' } }),
+      code('EACCES'),
+    );
+    // Renaming a name onto itself (or a link onto its own inode) checks nothing: root's file in
+    // a sticky directory, by another user.
+    await root.call('create', { at: { path: '/tmp/roots' } });
+    await alice.call('rename', { from: { path: '/tmp/roots' }, to: { path: '/tmp/roots' } });
+    await assert.rejects(
+      alice.call('rename', { from: { path: '/tmp/roots' }, to: { path: '/tmp/mine' } }),
+      code('EPERM'),
+    );
+    // protected_hardlinks: no link to root's 0644 file from another user, whatever the directory.
+    const roots = (await root.call('stat', { at: { path: '/tmp/roots' } })).attrs.id;
+    await assert.rejects(
+      alice.call('hardLink', { inode: roots, at: { path: '/tmp/pinned' } }),
+      code('EPERM'),
+    );
   });
 
   it('files get chains from the directory layout: stripe capped at the table, frozen shuffle', async () => {

@@ -6,6 +6,7 @@ import {
   chownResult,
   inheritedOwnership,
   mayAccess,
+  mayHardLink,
   mayRemoveEntry,
   modeAfterWrite,
   type Owned,
@@ -119,4 +120,24 @@ describe('special bits', () => {
       mode: 0o664,
     });
   });
+});
+
+describe('hard links by other users (Linux with fs.protected_hardlinks = 1)', () => {
+  const typed = (type: 'file' | 'dir' | 'symlink', mode: number, uid = 1001) => ({
+    ...file(mode, uid, 1001),
+    type,
+  });
+  const rows: Array<[string, ReturnType<typeof typed>, Caller, boolean]> = [
+    ['the owner links anything of theirs', typed('file', 0o000, 1000), alice, true],
+    ['root links anything', typed('file', 0o4755), root, true],
+    ["another's file they may read and write", typed('file', 0o666), alice, true],
+    ["another's file they may only read", typed('file', 0o644), alice, false],
+    ["another's setuid file, even writable", typed('file', 0o4777), alice, false],
+    ["another's setgid, group-executable file", typed('file', 0o2777), alice, false],
+    ["another's setgid file without group execute", typed('file', 0o2766), alice, true],
+    ["another's symlink", typed('symlink', 0o777), alice, false],
+  ];
+  for (const [what, inode, caller, allowed] of rows) {
+    it(what, () => assert.equal(mayHardLink(inode, caller), allowed));
+  }
 });
