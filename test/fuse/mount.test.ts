@@ -345,6 +345,8 @@ import { constants } from 'node:os';
 
   // The kernel resolves paths, follows symlinks and caches entries and attributes: the same
   // seeded operations as meta's comparison (test/meta/against-linux.test.ts), through the mount.
+  // As root only: for another user the kernel itself answers some requests on a FUSE mount
+  // differently from ext4 (docs/fuse.md), and meta's comparison covers the permission rules.
   for (const seed of [1, 2]) {
     it(`namespace operations give Linux's answers and tree through the mount (seed ${seed})`, async () => {
       fs.mkdirSync(p(`vs-linux-${seed}`));
