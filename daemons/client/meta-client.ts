@@ -5,6 +5,7 @@
 // and meta keeps the reply of every mutating request under it, so a retry after a lost reply gets
 // the first answer instead of doing the work twice. Bounded in attempts and in time.
 import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -38,6 +39,8 @@ export interface MetaClientOptions {
   attemptTimeoutMs?: number;
   totalTimeoutMs?: number;
   log?: Logger;
+  /** Where its RPC client metrics go (a daemon's /metrics); none without. */
+  registry?: Registry;
 }
 
 type HeaderFields = 'uid' | 'gid' | 'groups' | 'clientId' | 'requestId';
@@ -74,6 +77,7 @@ export class MetaClient {
       clusterId: options.clusterId,
       token: options.token,
       log: options.log,
+      registry: options.registry,
       name: `meta-client-${this.clientId}`,
     });
   }

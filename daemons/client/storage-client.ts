@@ -3,6 +3,7 @@
 // a random up-to-date replica in batches per storage node, and retries retryable errors after a
 // routing refresh with bounded backoff. File-level helpers (length, removal) serve meta too.
 import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { crc32c } from '../common/crc32c.js';
 import { ThreeFsError } from '../common/errors.js';
@@ -35,6 +36,8 @@ export interface StorageClientOptions {
   clusterId: string;
   token?: string | undefined;
   log: Logger;
+  /** Where its RPC client metrics go (a daemon's /metrics); none without. */
+  registry?: Registry;
   /** Give up retrying one operation after this long (3FS: 60 s). */
   retryTotalMs?: number;
   /** Deadline of one attempt. */
@@ -105,6 +108,7 @@ export class StorageClient {
       clusterId: options.clusterId,
       token: options.token,
       log: options.log,
+      registry: options.registry,
       name: 'storage-client',
     });
     this.channels = new ChannelPool(options.channels ?? 256);

@@ -7,6 +7,7 @@ import { hasCode, ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CallerGroups } from './caller-groups.js';
 import { DirHandle } from './dir-handle.js';
+import type { FuseOpMetrics } from './op-metrics.js';
 import { ReplyBuffers, type SharedSlots } from './reply-buffers.js';
 import { errno, errnoOf } from './errno.js';
 import {
@@ -38,6 +39,8 @@ export interface FuseOpsOptions {
   maxHandles: number;
   /** Reply memory storage on this host may read straight into (see reply-buffers.ts). */
   sharedReplies?: SharedSlots;
+  /** Per-request counts and latencies (the daemon's /metrics). */
+  metrics?: FuseOpMetrics;
 }
 
 const RENAME_NOREPLACE = 1;
@@ -83,16 +86,21 @@ export class FuseOps {
         continue;
       }
       this.active++;
+      const started = performance.now();
       this.handle(request)
-        .catch((err: unknown) => {
-          const code = errnoOf(err);
-          if (code === errno.EIO)
-            this.o.log.warn(
-              { err, op: opName.get(request.op), ino: request.ino },
-              'FUSE op failed',
-            );
-          this.s.replyErr(request.id, code);
-        })
+        .then(
+          () => this.o.metrics?.finished(request.op, 0, (performance.now() - started) / 1000),
+          (err: unknown) => {
+            const code = errnoOf(err);
+            this.o.metrics?.finished(request.op, code, (performance.now() - started) / 1000);
+            if (code === errno.EIO)
+              this.o.log.warn(
+                { err, op: opName.get(request.op), ino: request.ino },
+                'FUSE op failed',
+              );
+            this.s.replyErr(request.id, code);
+          },
+        )
         .finally(() => {
           this.active--;
         });

@@ -13,7 +13,7 @@ await runDaemon({
   nodeId: (config) => config.mountpoint,
   status: (config) => config.status,
   start: async ({ config, log, registry }) => {
-    const mount = await startMount(config, log);
+    const mount = await startMount(config, log, registry);
     /** A counter that follows one of the bridge's own running totals. */
     const bridgeCounter = (name: string, help: string, total: () => number) => {
       let counted = 0;

@@ -3,6 +3,7 @@
 // stat of the mount point through us; stop() unmounts (lazily, so busy files never block it),
 // then closes what the kernel left open and the clients.
 import { stat, writeFile } from 'node:fs/promises';
+import type { Registry } from 'prom-client';
 import { FileApi } from '../client/file-api.js';
 import { MetaClient } from '../client/meta-client.js';
 import { MgmtdClient } from '../client/mgmtd-client.js';
@@ -15,6 +16,7 @@ import { usrbioAddon } from '../common/usrbio-native.js';
 import { CallerGroups } from './caller-groups.js';
 import type { FuseConfig } from './config.js';
 import { FuseOps } from './fuse-ops.js';
+import { FuseOpMetrics } from './op-metrics.js';
 import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
 import { createNativeSession, type NativeFuseSession } from './native-fuse.js';
 import { type RunningUsrbioServer, startUsrbioServer } from './usrbio-server.js';
@@ -60,7 +62,11 @@ function sharedReplySlots(slotBytes: number, slots: number): SharedSlots {
   return { region: regionOfDescriptor(fd, data.length), data, slotBytes };
 }
 
-export async function startMount(config: FuseConfig, log: Logger): Promise<RunningMount> {
+export async function startMount(
+  config: FuseConfig,
+  log: Logger,
+  registry?: Registry,
+): Promise<RunningMount> {
   await checkFuseAvailable();
   const mountpoint = await checkMountPoint(config.mountpoint);
   const token = config.token || undefined;
@@ -69,6 +75,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     clusterId: config.clusterId,
     token,
     log,
+    registry,
     name: 'fuse',
     totalTimeoutMs: config.opTimeoutMs,
     attemptTimeoutMs: config.attemptTimeoutMs,
@@ -79,6 +86,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     clusterId: config.clusterId,
     token,
     log,
+    registry,
     retryTotalMs: config.opTimeoutMs,
     attemptTimeoutMs: config.attemptTimeoutMs,
   });
@@ -90,6 +98,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
     attemptTimeoutMs: config.attemptTimeoutMs,
     totalTimeoutMs: config.opTimeoutMs,
     log,
+    registry,
   });
   const closeClients = async () => {
     routing.stop();
@@ -121,6 +130,7 @@ export async function startMount(config: FuseConfig, log: Logger): Promise<Runni
       sharedReplies: config.sharedMemoryReads
         ? sharedReplySlots(config.maxWrite, config.maxBackground)
         : undefined,
+      metrics: registry ? new FuseOpMetrics(registry) : undefined,
     });
     let signalEnded!: () => void;
     const ended = new Promise<void>((resolve) => (signalEnded = resolve));

@@ -343,6 +343,30 @@ import { constants } from 'node:os';
     assert.equal(fs.lstatSync(p('big', names[4999]!)).size, 0);
   });
 
+  it("the daemon's /metrics counts requests by operation and answer, and its RPC calls", async () => {
+    const sample = async (series: string) => {
+      const text = await (await fetch(`${String(cluster.fuse!.ready.status)}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? 0 : Number(line.slice(series.length + 1));
+    };
+    // ENOTEMPTY only the daemon can know (the kernel answers a cached EEXIST itself).
+    const notEmpty = 'threefs_fuse_requests_total{op="rmdir",result="ENOTEMPTY",role="fuse"}';
+    const made = 'threefs_fuse_requests_total{op="mkdir",result="ok",role="fuse"}';
+    const before = { notEmpty: await sample(notEmpty), made: await sample(made) };
+    fs.mkdirSync(p('counted'));
+    fs.writeFileSync(p('counted', 'f'), 'x');
+    assert.throws(() => fs.rmdirSync(p('counted')), errCode('ENOTEMPTY'));
+    assert.equal(await sample(made), before.made + 1);
+    assert.equal(await sample(notEmpty), before.notEmpty + 1);
+    assert.ok(
+      (await sample('threefs_fuse_request_duration_seconds_count{role="fuse",op="mkdir"}')) >= 1,
+    );
+    const calls = await sample(
+      'threefs_rpc_calls_total{side="client",service="Meta",method="remove",code="ENOTEMPTY",role="fuse"}',
+    );
+    assert.ok(calls >= 1, 'the meta client counts its calls by outcome');
+  });
+
   // The kernel resolves paths, follows symlinks and caches entries and attributes: the same
   // seeded operations as meta's comparison (test/meta/against-linux.test.ts), through the mount.
   // As root only: for another user the kernel itself answers some requests on a FUSE mount
