@@ -12,11 +12,11 @@ import { callerOf, enforceQuota, inTxn, type NamespaceContext } from './context.
 import { type InodeRecord, toAttrs } from './inode.js';
 import { allSessionsRange, sessionKey } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
-import { type Caller, mayAccess, R_OK, W_OK } from './permissions.js';
+import { type Caller, mayAccess, modeAfterWrite, R_OK, W_OK } from './permissions.js';
 import { countsInQuota } from './quota-rules.js';
 import { lookup } from './resolve.js';
 import { decodeSession, inodeOfSessionKey, openSession, sessionIdOfKey } from './sessions.js';
-import { applyTruncate, mayHoldBytesPast, modeAfterChange } from './truncate-rules.js';
+import { applyTruncate, mayHoldBytesPast, modeAfterWriteOpen } from './truncate-rules.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
 
@@ -42,9 +42,15 @@ export async function openExisting(
   let current = inode;
   if (flags.truncate && (await mayHoldBytesPast(mt, inode, 0))) {
     current = (await applyTruncate(mt, caller, inode, 0)).inode;
-  } else if (modeAfterChange(inode, caller) !== inode.mode) {
-    current = { ...inode, mode: modeAfterChange(inode, caller), ctimeMs: mt.now };
-    mt.putInode(current);
+  } else {
+    // O_TRUNC of an empty file cuts nothing but still counts as a truncate for the mode.
+    const mode = flags.truncate
+      ? modeAfterWrite(inode.mode, caller)
+      : modeAfterWriteOpen(inode, caller);
+    if (mode !== inode.mode) {
+      current = { ...inode, mode, ctimeMs: mt.now };
+      mt.putInode(current);
+    }
   }
   const sessionId = flags.write ? openSession(mt, inode.id, clientId) : undefined;
   return { attrs: toAttrs(current), session: sessionId ? { sessionId } : undefined };

@@ -32,8 +32,13 @@ export async function mayHoldBytesPast(
   return length < inode.length || (await hasOpenSessions(mt, inode.id));
 }
 
-/** Mode after a data change by `caller`: setuid/setgid cleared for anyone but the owner and root. */
-export function modeAfterChange(inode: InodeRecord, caller: Caller): number {
+/**
+ * Mode after a write open by `caller`. Linux clears setuid (and setgid with group-execute) at the
+ * first write by anyone but root; meta sees opens, not writes, so a non-owner's write open clears
+ * them now, and an owner's writes leave them to the kernel (through the mount it sends the change
+ * as a setattr when the first write comes).
+ */
+export function modeAfterWriteOpen(inode: InodeRecord, caller: Caller): number {
   return caller.uid === inode.uid ? inode.mode : modeAfterWrite(inode.mode, caller);
 }
 
@@ -67,7 +72,8 @@ export async function applyTruncate(
     length,
     truncateVer: inode.truncateVer + 1,
     truncatedLength: length,
-    mode: modeAfterChange(inode, caller),
+    // A truncate clears them for anyone but root, the owner too (Linux's do_truncate).
+    mode: modeAfterWrite(inode.mode, caller),
     mtimeMs: mt.now,
     ctimeMs: mt.now,
   };

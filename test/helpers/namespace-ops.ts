@@ -21,6 +21,7 @@ import {
   rmdirSync,
   statSync,
   symlinkSync,
+  truncateSync,
   unlinkSync,
 } from 'node:fs';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -35,6 +36,8 @@ const MODES = [0o755, 0o700, 0o644, 0o4755, 0o2750, 0o1777, 0o000];
 /** What creates ask for; the process umask (022 by default) leaves them as they are. */
 const NEW_DIR_MODE = 0o755;
 const NEW_FILE_MODE = 0o644;
+/** truncate's lengths: empty, inside one block, across a 4 KiB boundary. */
+const LENGTHS = [0, 10, 5000];
 const LONG_NAME = 'n'.repeat(256);
 
 export type Op =
@@ -43,7 +46,9 @@ export type Op =
   | { kind: 'rename' | 'link'; from: string; to: string }
   | { kind: 'symlink'; target: string; path: string }
   | { kind: 'stat'; path: string; follow: boolean }
-  | { kind: 'chmod'; path: string; mode: number };
+  | { kind: 'chmod'; path: string; mode: number }
+  | { kind: 'open'; path: string; write: boolean; truncate: boolean }
+  | { kind: 'truncate'; path: string; length: number };
 
 export type NodeType = InodeAttrs['type'];
 
@@ -67,6 +72,8 @@ export interface TreeEntry {
   mode?: number;
   /** "uid:gid" */
   owner: string;
+  /** Files: bytes. */
+  length?: number;
   target?: string;
 }
 
@@ -96,6 +103,8 @@ export function randomOp(rng: Rng): Op {
     ['stat', 3],
     ['readdir', 1],
     ['chmod', 1],
+    ['open', 2],
+    ['truncate', 1],
   ] as const);
   switch (kind) {
     case 'create':
@@ -111,6 +120,12 @@ export function randomOp(rng: Rng): Op {
       return { kind, path: randomPath(rng), follow: rng.chance(0.5) };
     case 'chmod':
       return { kind, path: randomPath(rng), mode: rng.pick(MODES) };
+    case 'open': {
+      const write = rng.chance(0.6);
+      return { kind, path: randomPath(rng), write, truncate: write && rng.chance(0.3) };
+    }
+    case 'truncate':
+      return { kind, path: randomPath(rng), length: rng.pick(LENGTHS) };
     default:
       return { kind, path: randomPath(rng) };
   }
@@ -168,6 +183,14 @@ export class DirectorySide implements NamespaceSide {
         case 'chmod':
           chmodSync(this.at(op.path), op.mode);
           return { code: 'OK' };
+        case 'open': {
+          const access = op.write ? constants.O_WRONLY : constants.O_RDONLY;
+          closeSync(openSync(this.at(op.path), access | (op.truncate ? constants.O_TRUNC : 0)));
+          return { code: 'OK' };
+        }
+        case 'truncate':
+          truncateSync(this.at(op.path), op.length);
+          return { code: 'OK' };
       }
     } catch (err) {
       return { code: (err as NodeJS.ErrnoException).code ?? String(err) };
@@ -189,6 +212,7 @@ export class DirectorySide implements NamespaceSide {
       if (type !== 'dir') entry.nlink = st.nlink;
       if (type === 'symlink') entry.target = readlinkSync(this.at(p));
       else entry.mode = st.mode & 0o7777;
+      if (type === 'file') entry.length = st.size;
       out.push(entry);
       if (type === 'dir') out.push(...this.tree(p));
     }
@@ -225,6 +249,10 @@ export function describeOp(op: Op): string {
       return `${op.follow ? 'stat' : 'lstat'} ${op.path}`;
     case 'chmod':
       return `chmod ${op.mode.toString(8)} ${op.path}`;
+    case 'open':
+      return `open ${op.write ? (op.truncate ? 'O_WRONLY|O_TRUNC' : 'O_WRONLY') : 'O_RDONLY'} ${op.path}`;
+    case 'truncate':
+      return `truncate ${op.path} to ${op.length}`;
     default:
       return `${op.kind} ${op.path}`;
   }

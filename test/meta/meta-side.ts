@@ -61,6 +61,26 @@ export class MetaSide implements NamespaceSide {
           await this.meta.call('setAttr', { inode: attrs.id, mode: op.mode });
           return { code: 'OK' };
         }
+        case 'open': {
+          const { attrs, session } = await this.meta.call('open', {
+            at: this.at(op.path),
+            flags: { write: op.write, truncate: op.truncate },
+          });
+          if (session) {
+            await this.meta.call('close', {
+              inode: attrs.id,
+              sessionId: session.sessionId,
+              updateLength: false,
+            });
+          }
+          return { code: 'OK' };
+        }
+        case 'truncate': {
+          // truncate(2) follows symlinks and needs write permission on the file.
+          const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
+          await this.meta.call('truncate', { inode: attrs.id, length: op.length });
+          return { code: 'OK' };
+        }
         case 'readdir': {
           const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
           if (attrs.type !== 'dir') return { code: 'ENOTDIR' };
@@ -105,6 +125,7 @@ export class MetaSide implements NamespaceSide {
       if (e.type !== 'dir') entry.nlink = e.attrs.nlink;
       if (e.type === 'symlink') entry.target = e.attrs.target ?? '';
       else entry.mode = e.attrs.mode & 0o7777;
+      if (e.type === 'file') entry.length = e.attrs.length;
       out.push(entry);
       if (e.type === 'dir') out.push(...(await this.tree(p, e.id, depth + 1)));
     }

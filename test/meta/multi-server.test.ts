@@ -17,9 +17,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
 
 /**
- * What random operations (none recursive, no data) must leave under a quota directory: no
- * directory cycle (the walk fails on one), each directory reached once, every file's link count
- * equal to its names, and the quota's inode count equal to the inodes in the tree.
+ * What random operations (none recursive; lengths only by truncate) must leave under a quota
+ * directory: no directory cycle (the walk fails on one), each directory reached once, every
+ * file's link count equal to its names, and the quota's counts equal to the inodes in the tree
+ * and the sum of their lengths.
  */
 async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void> {
   const tree = await new MetaSide(client, top).tree();
@@ -35,7 +36,9 @@ async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void>
   }
   const usage = await client.call('getQuota', { inode: top });
   assert.equal(usage.usedInodes, names.size, 'quota usage counts every inode under the root');
-  assert.equal(usage.usedBytes, 0);
+  let bytes = 0;
+  for (const entries of names.values()) bytes += entries[0]!.length ?? 0;
+  assert.equal(usage.usedBytes, bytes, 'quota usage counts the length of every file');
 }
 
 /** Seeded random operations from `client` under `top` until `count` or `stopped()`; codes tallied. */

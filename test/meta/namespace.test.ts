@@ -138,6 +138,22 @@ describe('meta namespace operations', () => {
       alice.call('rename', { from: { path: '/tmp/roots' }, to: { path: '/tmp/mine' } }),
       code('EPERM'),
     );
+    // A truncate clears setuid and group-executable setgid for anyone but root, the owner too;
+    // O_TRUNC counts as one even when there is nothing to cut.
+    const own = await alice.call('create', { at: { path: '/tmp/own-suid' }, mode: 0o6755 });
+    assert.equal(
+      (await alice.call('truncate', { inode: own.attrs.id, length: 10 })).attrs.mode,
+      0o755,
+    );
+    await alice.call('setAttr', { inode: own.attrs.id, mode: 0o6755 });
+    await alice.call('truncate', { inode: own.attrs.id, length: 0 });
+    await alice.call('setAttr', { inode: own.attrs.id, mode: 0o6755 });
+    const trunc = await alice.call('open', {
+      inode: own.attrs.id,
+      flags: { write: true, truncate: true },
+    });
+    assert.equal(trunc.attrs.mode, 0o755);
+    await alice.call('close', { inode: own.attrs.id, sessionId: trunc.session!.sessionId });
     // protected_hardlinks: no link to root's 0644 file from another user, whatever the directory.
     const roots = (await root.call('stat', { at: { path: '/tmp/roots' } })).attrs.id;
     await assert.rejects(
