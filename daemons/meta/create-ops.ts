@@ -277,7 +277,8 @@ export async function symlink(ctx: NamespaceContext, h: MetaRequestHeader, req: 
     if (await mt.dentry(dir.id, name)) throw new ThreeFsError('EEXIST', `"${name}" exists`);
     mayAddEntry(dir, caller);
     const inode: InodeRecord = {
-      ...baseInode(mt, id, dir, 'symlink', { uid: caller.uid, gid: caller.gid, mode: 0o777 }),
+      // 0777 always; the group from a setgid directory, as for files.
+      ...baseInode(mt, id, dir, 'symlink', inheritedOwnership(dir, caller, 0o777, 0, false)),
       target: req.target,
     };
     await addChild(mt, dir, name, inode);

@@ -98,25 +98,31 @@ export function chmodResult(inode: Owned, caller: Caller, newMode: number): Attr
 }
 
 /**
- * chown: only root changes the owner; the owner may change the group to one of its own groups.
- * A change by a non-root caller clears setuid and setgid (the new owner must not inherit them).
+ * chown as Linux decides it (fs/attr.c chown_ok, chgrp_ok): a new uid only from root, or from the
+ * owner naming itself; a new gid only from root, or from the owner naming the current group or
+ * one of its own. Any chown of a non-directory, root's included, clears setuid, and setgid when
+ * group-execute is set (or the caller is outside the file's group and not root).
  */
 export function chownResult(
   inode: Owned,
   caller: Caller,
   uid: number | undefined,
   gid: number | undefined,
+  isDirectory: boolean,
 ): AttrChangeResult {
-  const changesUid = uid !== undefined && uid !== inode.uid;
-  const changesGid = gid !== undefined && gid !== inode.gid;
   if (!isRoot(caller)) {
-    if (changesUid) return { ok: false, errno: 'EPERM' };
-    if (changesGid && (caller.uid !== inode.uid || !inGroup(caller, gid as number))) {
+    const owner = caller.uid === inode.uid;
+    if (uid !== undefined && !(owner && uid === inode.uid)) return { ok: false, errno: 'EPERM' };
+    if (gid !== undefined && !(owner && (gid === inode.gid || inGroup(caller, gid)))) {
       return { ok: false, errno: 'EPERM' };
     }
   }
   let mode = inode.mode;
-  if ((changesUid || changesGid) && !isRoot(caller)) mode &= ~(S_ISUID | S_ISGID);
+  if (!isDirectory) {
+    mode &= ~S_ISUID;
+    const keepsGroupRights = isRoot(caller) || inGroup(caller, inode.gid);
+    if ((mode & S_ISGID) !== 0 && ((mode & 0o010) !== 0 || !keepsGroupRights)) mode &= ~S_ISGID;
+  }
   return { ok: true, mode };
 }
 

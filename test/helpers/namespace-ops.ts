@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   constants,
   linkSync,
@@ -36,6 +37,14 @@ const MODES = [0o755, 0o700, 0o644, 0o4755, 0o2750, 0o1777, 0o000];
 /** What creates ask for; the process umask (022 by default) leaves them as they are. */
 const NEW_DIR_MODE = 0o755;
 const NEW_FILE_MODE = 0o644;
+/** chown's (uid, gid): to root, to the user, the group alone (-1 keeps the uid), mixed. */
+const OWNERS: ReadonlyArray<readonly [number, number]> = [
+  [0, 0],
+  [1000, 1000],
+  [-1, 1000],
+  [-1, 0],
+  [0, 1000],
+];
 /** truncate's lengths: empty, inside one block, across a 4 KiB boundary. */
 const LENGTHS = [0, 10, 5000];
 const LONG_NAME = 'n'.repeat(256);
@@ -48,7 +57,9 @@ export type Op =
   | { kind: 'stat'; path: string; follow: boolean }
   | { kind: 'chmod'; path: string; mode: number }
   | { kind: 'open'; path: string; write: boolean; truncate: boolean }
-  | { kind: 'truncate'; path: string; length: number };
+  | { kind: 'truncate'; path: string; length: number }
+  /** -1 leaves that id as it is, as chown(2) does. */
+  | { kind: 'chown'; path: string; uid: number; gid: number };
 
 export type NodeType = InodeAttrs['type'];
 
@@ -105,6 +116,7 @@ export function randomOp(rng: Rng): Op {
     ['chmod', 1],
     ['open', 2],
     ['truncate', 1],
+    ['chown', 1],
   ] as const);
   switch (kind) {
     case 'create':
@@ -126,6 +138,10 @@ export function randomOp(rng: Rng): Op {
     }
     case 'truncate':
       return { kind, path: randomPath(rng), length: rng.pick(LENGTHS) };
+    case 'chown': {
+      const [uid, gid] = rng.pick(OWNERS);
+      return { kind, path: randomPath(rng), uid, gid };
+    }
     default:
       return { kind, path: randomPath(rng) };
   }
@@ -191,6 +207,9 @@ export class DirectorySide implements NamespaceSide {
         case 'truncate':
           truncateSync(this.at(op.path), op.length);
           return { code: 'OK' };
+        case 'chown':
+          chownSync(this.at(op.path), op.uid, op.gid);
+          return { code: 'OK' };
       }
     } catch (err) {
       return { code: (err as NodeJS.ErrnoException).code ?? String(err) };
@@ -253,6 +272,8 @@ export function describeOp(op: Op): string {
       return `open ${op.write ? (op.truncate ? 'O_WRONLY|O_TRUNC' : 'O_WRONLY') : 'O_RDONLY'} ${op.path}`;
     case 'truncate':
       return `truncate ${op.path} to ${op.length}`;
+    case 'chown':
+      return `chown ${op.uid}:${op.gid} ${op.path}`;
     default:
       return `${op.kind} ${op.path}`;
   }

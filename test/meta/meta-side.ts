@@ -81,6 +81,16 @@ export class MetaSide implements NamespaceSide {
           await this.meta.call('truncate', { inode: attrs.id, length: op.length });
           return { code: 'OK' };
         }
+        case 'chown': {
+          // chown(2) follows symlinks; -1 keeps an id.
+          const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
+          await this.meta.call('setAttr', {
+            inode: attrs.id,
+            ownerUid: op.uid === -1 ? undefined : op.uid,
+            ownerGid: op.gid === -1 ? undefined : op.gid,
+          });
+          return { code: 'OK' };
+        }
         case 'readdir': {
           const { attrs } = await this.meta.call('stat', { at: this.at(op.path) });
           if (attrs.type !== 'dir') return { code: 'ENOTDIR' };

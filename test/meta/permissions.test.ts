@@ -87,20 +87,112 @@ describe('special bits', () => {
     assert.deepEqual(chmodResult(file(0o644), root, 0o4755), { ok: true, mode: 0o4755 });
   });
 
-  it('chown: only root gives files away; owners change group to their own groups; suid/sgid drop', () => {
-    assert.deepEqual(chownResult(file(0o4755), alice, 1001, undefined), {
-      ok: false,
-      errno: 'EPERM',
-    });
-    assert.deepEqual(chownResult(file(0o4755), alice, undefined, 50), { ok: true, mode: 0o0755 });
-    assert.deepEqual(chownResult(file(0o644), alice, undefined, 77), { ok: false, errno: 'EPERM' });
-    assert.deepEqual(chownResult(file(0o644), bob, undefined, 1001), { ok: false, errno: 'EPERM' });
-    assert.deepEqual(chownResult(file(0o4755), root, 1001, 1001), { ok: true, mode: 0o4755 });
-    assert.deepEqual(
-      chownResult(file(0o644), alice, 1000, 1000),
-      { ok: true, mode: 0o644 },
-      'no-op is allowed',
-    );
+  it('chown as Linux: only root gives files away, owners pick their own groups, any chown of a file drops suid', () => {
+    const rows: Array<
+      [
+        string,
+        Owned,
+        Caller,
+        number | undefined,
+        number | undefined,
+        boolean,
+        ReturnType<typeof chownResult>,
+      ]
+    > = [
+      [
+        'the owner may not give a file away',
+        file(0o4755),
+        alice,
+        1001,
+        undefined,
+        false,
+        { ok: false, errno: 'EPERM' },
+      ],
+      [
+        'the owner picks a supplementary group; setuid drops',
+        file(0o4755),
+        alice,
+        undefined,
+        50,
+        false,
+        { ok: true, mode: 0o755 },
+      ],
+      [
+        'the owner may not pick a group of others',
+        file(0o644),
+        alice,
+        undefined,
+        77,
+        false,
+        { ok: false, errno: 'EPERM' },
+      ],
+      [
+        'a non-owner may not change the group',
+        file(0o644),
+        bob,
+        undefined,
+        1001,
+        false,
+        { ok: false, errno: 'EPERM' },
+      ],
+      [
+        'a non-owner may not even name the same owner',
+        file(0o644),
+        bob,
+        1000,
+        undefined,
+        false,
+        { ok: false, errno: 'EPERM' },
+      ],
+      [
+        'the owner naming itself and its group changes nothing',
+        file(0o644),
+        alice,
+        1000,
+        1000,
+        false,
+        { ok: true, mode: 0o644 },
+      ],
+      [
+        "root's chown drops setuid and group-executable setgid too",
+        file(0o6755),
+        root,
+        1001,
+        1001,
+        false,
+        { ok: true, mode: 0o755 },
+      ],
+      [
+        'root keeps a setgid without group execute (a locking mark)',
+        file(0o2745),
+        root,
+        0,
+        0,
+        false,
+        { ok: true, mode: 0o2745 },
+      ],
+      [
+        'an owner in the group keeps it as well',
+        file(0o2745),
+        alice,
+        undefined,
+        50,
+        false,
+        { ok: true, mode: 0o2745 },
+      ],
+      [
+        'directories keep their bits',
+        file(0o6755),
+        root,
+        1001,
+        1001,
+        true,
+        { ok: true, mode: 0o6755 },
+      ],
+    ];
+    for (const [what, inode, caller, uid, gid, isDir, expected] of rows) {
+      assert.deepEqual(chownResult(inode, caller, uid, gid, isDir), expected, what);
+    }
   });
 
   it('new inodes take the umask, and setgid directories pass their group down', () => {
