@@ -20,7 +20,7 @@ import {
   X_OK,
 } from './permissions.js';
 import { childQuotaRoots, sameQuotaRoots } from './quota-rules.js';
-import { followForCreate, lookup, resolveEntryName, search } from './resolve.js';
+import { followForCreate, lookup, resolveEntryName } from './resolve.js';
 import { hasSession, openSession } from './sessions.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
@@ -119,7 +119,6 @@ export async function create(ctx: NamespaceContext, h: MetaRequestHeader, req: R
       const previous = await previousResult(mt, h.clientId, h.requestId, 'create');
       if (previous) return previous.result as CreateReply;
       if (req.flags.exclusive) throw new ThreeFsError('EEXIST', `"${name}" exists`);
-      search(dir, caller);
       const existing = await mt.requireInode(entry.id);
       // open(O_CREAT) of a directory, read-only or not, is EISDIR on Linux.
       if (existing.type === 'dir') throw new ThreeFsError('EISDIR', `"${name}" is a directory`);

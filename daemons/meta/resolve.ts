@@ -22,7 +22,7 @@ export interface ParentAndName {
 }
 
 /** EACCES unless the caller may look names up in `dir` (x on a directory). */
-export function search(dir: InodeRecord, caller: Caller): void {
+function search(dir: InodeRecord, caller: Caller): void {
   if (!mayAccess(dir, caller, X_OK, true)) {
     throw new ThreeFsError('EACCES', `no search permission on directory ${dir.id}`);
   }
