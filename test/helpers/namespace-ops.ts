@@ -88,7 +88,8 @@ export interface TreeEntry {
   target?: string;
 }
 
-function randomPath(rng: Rng): string {
+/** A path of one to three of the short names, sometimes with ".", ".." or a name too long. */
+export function randomPath(rng: Rng): string {
   const depth = rng.weighted([
     [1, 4],
     [2, 4],

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MetaClient } from '../../daemons/client/meta-client.js';
 import { ThreeFsError } from '../../daemons/common/errors.js';
-import { randomOp, type TreeEntry } from '../helpers/namespace-ops.js';
+import { randomOp, randomPath, type TreeEntry } from '../helpers/namespace-ops.js';
 import { Rng } from '../helpers/rng.js';
 import { GC_DELAY_MS, MetaTestCluster } from './meta-cluster.js';
 import { MetaSide } from './meta-side.js';
@@ -17,28 +17,39 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
 
 /**
- * What random operations (none recursive; lengths only by truncate) must leave under a quota
- * directory: no directory cycle (the walk fails on one), each directory reached once, every
- * file's link count equal to its names, and the quota's counts equal to the inodes in the tree
- * and the sum of their lengths.
+ * What random operations must leave under a quota directory: no directory cycle (the walk fails
+ * on one) and each directory reached once, at once; and, once GC has walked the subtrees that
+ * recursive removes detached (a hard link inside one still counts until then), every file's link
+ * count equal to its names and the quota's counts equal to the inodes in the tree and the sum of
+ * their lengths.
  */
 async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void> {
-  const tree = await new MetaSide(client, top).tree();
-  const names = new Map<string, TreeEntry[]>();
-  for (const entry of tree) names.set(entry.inode, [...(names.get(entry.inode) ?? []), entry]);
-  for (const [inode, entries] of names) {
-    const first = entries[0]!;
-    if (first.type === 'dir') {
-      assert.equal(entries.length, 1, `directory ${inode} is at ${entries.map((e) => e.path)}`);
-    } else {
-      assert.equal(first.nlink, entries.length, `${first.path}: link count and names differ`);
+  const deadline = Date.now() + 20_000;
+  for (let look = 0; ; look++) {
+    const tree = await new MetaSide(client, top).tree();
+    const names = new Map<string, TreeEntry[]>();
+    for (const entry of tree) names.set(entry.inode, [...(names.get(entry.inode) ?? []), entry]);
+    const differences: string[] = [];
+    let bytes = 0;
+    for (const [inode, entries] of names) {
+      const first = entries[0]!;
+      if (first.type === 'dir') {
+        assert.equal(entries.length, 1, `directory ${inode} is at ${entries.map((e) => e.path)}`);
+      } else if (first.nlink !== entries.length) {
+        differences.push(`${first.path}: ${first.nlink} links, ${entries.length} names`);
+      }
+      bytes += first.length ?? 0;
     }
+    const usage = await client.call('getQuota', { inode: top });
+    if (usage.usedInodes !== names.size || usage.usedBytes !== bytes) {
+      differences.push(
+        `quota ${usage.usedInodes} inodes / ${usage.usedBytes} bytes, tree ${names.size} / ${bytes}`,
+      );
+    }
+    if (differences.length === 0) return;
+    if (look >= 200 || Date.now() > deadline) assert.fail(differences.join('; '));
+    await sleep(100);
   }
-  const usage = await client.call('getQuota', { inode: top });
-  assert.equal(usage.usedInodes, names.size, 'quota usage counts every inode under the root');
-  let bytes = 0;
-  for (const entries of names.values()) bytes += entries[0]!.length ?? 0;
-  assert.equal(usage.usedBytes, bytes, 'quota usage counts the length of every file');
 }
 
 /** Seeded random operations from `client` under `top` until `count` or `stopped()`; codes tallied. */
@@ -53,7 +64,15 @@ async function randomWorkload(
   const rng = new Rng(seed);
   const side = new MetaSide(client, top);
   for (let k = 0; k < count && !stopped(); k++) {
-    const { code } = await side.apply(randomOp(rng));
+    // Now and then an `rm -r` (an O(1) detach of the subtree; GC walks it later).
+    const { code } = rng.chance(0.04)
+      ? await client
+          .call('remove', { at: { parent: top, path: randomPath(rng) }, recursive: true })
+          .then(
+            () => ({ code: 'OK' }),
+            (err: { code?: string }) => ({ code: err.code ?? String(err) }),
+          )
+      : await side.apply(randomOp(rng));
     // Conflicts and failovers are retried inside the client; what reaches the caller is POSIX.
     assert.match(code, /^(OK|E[A-Z]+)$/, `seed ${seed}, operation ${k}`);
     outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
@@ -87,18 +106,15 @@ describe('two meta servers, several clients', () => {
     await waitMetaNodes(2);
     for (let i = 0; i < 6; i++) clients.push(cluster.client());
     await Promise.all(clients.map((c) => c.startSession()));
-    // make sure both servers are in use
-    for (
-      let i = 0;
-      clients.every((c) => !c.server) || new Set(clients.map((c) => c.server)).size < 2;
-      i++
-    ) {
+    // Make sure both servers are in use: clients pick one at random on their first call, so add
+    // clients until two are picked. A client that has made no call yet has no server (undefined
+    // must not count as one: it made this loop stop early, leaving a client unplaced).
+    const servers = () => new Set(clients.map((c) => c.server).filter((s) => s !== undefined));
+    for (let round = 0; round <= 20; round++) {
       await Promise.all(clients.map((c) => c.call('stat', { inode: 1 })));
-      if (new Set(clients.map((c) => c.server)).size < 2) {
-        clients.push(cluster.client());
-        await clients[clients.length - 1]!.startSession();
-      }
-      if (i > 20) break;
+      if (servers().size >= 2) break;
+      clients.push(cluster.client());
+      await clients[clients.length - 1]!.startSession();
     }
   });
   after(() => cluster.stop());
