@@ -168,11 +168,9 @@ export async function followForCreate(
     }
     const link = await mt.requireInode(at.entry.id);
     const next = await parentAndNameFrom(mt, caller, at.dir, link.target ?? '', budget);
+    // A name came back, so the walk ended in a directory (parentAndNameFrom refuses the rest).
     if (next.name === undefined || next.name === '..') {
       throw new ThreeFsError('EISDIR', `symlink "${at.name}" names a directory`);
-    }
-    if (next.dir.type !== 'dir') {
-      throw new ThreeFsError('ENOTDIR', `inode ${next.dir.id} is not a directory`);
     }
     search(next.dir, caller);
     at = { dir: next.dir, name: next.name, entry: await mt.dentry(next.dir.id, next.name) };
