@@ -81,7 +81,7 @@ export async function setAttr(ctx: NamespaceContext, h: MetaRequestHeader, req: 
       inode = { ...inode, mode: r.mode };
     }
     if (req.ownerUid !== undefined || req.ownerGid !== undefined) {
-      const r = chownResult(inode, caller, req.ownerUid, req.ownerGid, inode.type === 'dir');
+      const r = chownResult(inode, caller, req.ownerUid, req.ownerGid);
       if (!r.ok) throw new ThreeFsError(r.errno, `may not change the owner of inode ${inode.id}`);
       inode = {
         ...inode,

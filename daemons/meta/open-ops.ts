@@ -12,11 +12,18 @@ import { callerOf, enforceQuota, inTxn, type NamespaceContext } from './context.
 import { type InodeRecord, toAttrs } from './inode.js';
 import { allSessionsRange, sessionKey } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
-import { type Caller, mayAccess, modeAfterWrite, R_OK, W_OK } from './permissions.js';
+import {
+  type Caller,
+  mayAccess,
+  modeAfterWrite,
+  modeAfterWriteOpen,
+  R_OK,
+  W_OK,
+} from './permissions.js';
 import { countsInQuota } from './quota-rules.js';
 import { lookup } from './resolve.js';
 import { decodeSession, inodeOfSessionKey, openSession, sessionIdOfKey } from './sessions.js';
-import { applyTruncate, mayHoldBytesPast, modeAfterWriteOpen } from './truncate-rules.js';
+import { applyTruncate, mayHoldBytesPast } from './truncate-rules.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
 

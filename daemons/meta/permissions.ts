@@ -16,6 +16,9 @@ export interface Owned {
   mode: number;
 }
 
+/** An owned inode whose kind decides a rule (hard links, chown). */
+export type OwnedInode = Owned & { type: 'file' | 'dir' | 'symlink' };
+
 export const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;
 export const S_ISVTX = 0o1000;
@@ -69,10 +72,7 @@ export function mayRemoveEntry(directory: Owned, entry: Owned, caller: Caller): 
  * is neither setuid nor setgid-and-group-executable. Stops a user pinning, in a shared directory,
  * a file they could not otherwise keep (a setuid binary about to be replaced, another's secret).
  */
-export function mayHardLink(
-  inode: Owned & { type: 'file' | 'dir' | 'symlink' },
-  caller: Caller,
-): boolean {
+export function mayHardLink(inode: OwnedInode, caller: Caller): boolean {
   if (isRoot(caller) || caller.uid === inode.uid) return true;
   if (inode.type !== 'file' || (inode.mode & S_ISUID) !== 0) return false;
   if ((inode.mode & (S_ISGID | 0o010)) === (S_ISGID | 0o010)) return false;
@@ -89,6 +89,16 @@ export function modeAfterWrite(mode: number, caller: Caller): number {
 
 export type AttrChangeResult = { ok: true; mode: number } | { ok: false; errno: 'EPERM' };
 
+/**
+ * Mode after a write open by `caller`. Linux clears setuid (and setgid with group-execute) at the
+ * first write by anyone but root; meta sees opens, not writes, so a non-owner's write open clears
+ * them now, and an owner's writes leave them to the kernel (through the mount it sends the change
+ * as a setattr when the first write comes).
+ */
+export function modeAfterWriteOpen(inode: Owned, caller: Caller): number {
+  return caller.uid === inode.uid ? inode.mode : modeAfterWrite(inode.mode, caller);
+}
+
 /** chmod: owner or root only; a non-root caller outside the file's group cannot set setgid. */
 export function chmodResult(inode: Owned, caller: Caller, newMode: number): AttrChangeResult {
   if (!isRoot(caller) && caller.uid !== inode.uid) return { ok: false, errno: 'EPERM' };
@@ -104,11 +114,10 @@ export function chmodResult(inode: Owned, caller: Caller, newMode: number): Attr
  * group-execute is set (or the caller is outside the file's group and not root).
  */
 export function chownResult(
-  inode: Owned,
+  inode: OwnedInode,
   caller: Caller,
   uid: number | undefined,
   gid: number | undefined,
-  isDirectory: boolean,
 ): AttrChangeResult {
   if (!isRoot(caller)) {
     const owner = caller.uid === inode.uid;
@@ -118,7 +127,7 @@ export function chownResult(
     }
   }
   let mode = inode.mode;
-  if (!isDirectory) {
+  if (inode.type !== 'dir') {
     mode &= ~S_ISUID;
     const keepsGroupRights = isRoot(caller) || inGroup(caller, inode.gid);
     if ((mode & S_ISGID) !== 0 && ((mode & 0o010) !== 0 || !keepsGroupRights)) mode &= ~S_ISGID;

@@ -32,16 +32,6 @@ export async function mayHoldBytesPast(
   return length < inode.length || (await hasOpenSessions(mt, inode.id));
 }
 
-/**
- * Mode after a write open by `caller`. Linux clears setuid (and setgid with group-execute) at the
- * first write by anyone but root; meta sees opens, not writes, so a non-owner's write open clears
- * them now, and an owner's writes leave them to the kernel (through the mount it sends the change
- * as a setattr when the first write comes).
- */
-export function modeAfterWriteOpen(inode: InodeRecord, caller: Caller): number {
-  return caller.uid === inode.uid ? inode.mode : modeAfterWrite(inode.mode, caller);
-}
-
 /** Returns the updated inode (already stored) and whether chunks must be removed. */
 export async function applyTruncate(
   mt: MetaTxn,

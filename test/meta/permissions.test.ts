@@ -191,7 +191,8 @@ describe('special bits', () => {
       ],
     ];
     for (const [what, inode, caller, uid, gid, isDir, expected] of rows) {
-      assert.deepEqual(chownResult(inode, caller, uid, gid, isDir), expected, what);
+      const typed = { ...inode, type: isDir ? ('dir' as const) : ('file' as const) };
+      assert.deepEqual(chownResult(typed, caller, uid, gid), expected, what);
     }
   });
 
