@@ -304,23 +304,26 @@ export function compareTrees(
   );
 }
 
-/** One side of a comparison: the operation applied there, and the tree it holds now. */
-export interface NamespaceSide {
+/** One side of a comparison: the operation applied there, and (NamespaceSide) the tree it holds now. */
+export interface OperationSide {
   apply(op: Op): Outcome | Promise<Outcome>;
+}
+
+export interface NamespaceSide extends OperationSide {
   tree(): TreeEntry[] | Promise<TreeEntry[]>;
 }
 
 /** A side as root and, optionally, as an unprivileged user (trees are walked as root). */
 export interface ComparedSides {
   root: NamespaceSide;
-  user?: NamespaceSide;
+  user?: OperationSide;
 }
 
 /**
  * The local disk as another user: node:fs calls made by a child process running with that uid
  * and gid (and no supplementary groups), one JSON line per operation each way.
  */
-export class OtherUserSide implements NamespaceSide {
+export class OtherUserSide implements OperationSide {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting: Array<(outcome: Outcome) => void> = [];
 
@@ -347,10 +350,6 @@ export class OtherUserSide implements NamespaceSide {
       this.waiting.push(resolve);
       this.child.stdin.write(`${JSON.stringify({ root: this.root, op })}\n`);
     });
-  }
-
-  tree(): TreeEntry[] {
-    throw new Error('trees are walked as root');
   }
 
   close(): void {
