@@ -304,11 +304,12 @@ export function compareTrees(
   );
 }
 
-/** One side of a comparison: the operation applied there, and (NamespaceSide) the tree it holds now. */
+/** One side of a comparison: where an operation is applied. */
 export interface OperationSide {
   apply(op: Op): Outcome | Promise<Outcome>;
 }
 
+/** A side whose whole tree can also be walked (as root). */
 export interface NamespaceSide extends OperationSide {
   tree(): TreeEntry[] | Promise<TreeEntry[]>;
 }
