@@ -1,7 +1,7 @@
 // `threefs local up|down|status`: a whole cluster on this machine — mgmtd, meta on the embedded KV
 // store, three storage processes with file-backed targets, chains of three from the placement
 // generator, and the FUSE mount. State (configs, data, logs, pids) lives in one data directory, so
-// a second `up` brings the same data back.
+// a second `up` brings the same data back, or, when only some processes stopped, restarts those.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -68,16 +68,55 @@ interface ClusterRecord {
 }
 
 const STORAGE_NODES = [10001, 10002, 10003];
+/** How long `up` waits for every chain to serve (a restarted storage node re-syncs first). */
+const CHAINS_HEALTHY_MS = 90_000;
 const CLUSTER_ID = 'local';
 const quiet = createLogger({ role: 'cli', level: 'silent' });
 
-function alive(pid: number): boolean {
+/**
+ * Whether the recorded daemon still runs: its pid is alive and its command line names the record's
+ * config file. A pid alone is not enough: after a crash or a reboot the same pid may belong to an
+ * unrelated process, which `down` must never signal and `up` must not take for our daemon. (A
+ * zombie's command line is empty, so a dead daemon nobody reaped does not count either.)
+ */
+function isRunning(p: ProcessRecord): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    process.kill(p.pid, 0);
   } catch {
     return false;
   }
+  try {
+    return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(p.config);
+  } catch {
+    return false;
+  }
+}
+
+/** Processes are started in this order, and stopped in the reverse. */
+const START_ORDER: readonly Role[] = ['mgmtd', 'storage', 'meta', 'fuse'];
+
+/**
+ * Clears the mount left behind by a FUSE daemon that died ("transport endpoint is not
+ * connected"); a live mount or a plain directory is left alone.
+ */
+function clearStaleMount(mountDir: string): void {
+  try {
+    readdirSync(mountDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
+      spawnSync('fusermount3', ['-u', '-q', mountDir], { stdio: 'ignore' });
+    }
+  }
+}
+
+/** 'mounted', 'stale' (its daemon is gone) or 'not mounted'. */
+function mountState(mountDir: string): 'mounted' | 'stale' | 'not mounted' {
+  try {
+    readdirSync(mountDir);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTCONN' ? 'stale' : 'not mounted';
+  }
+  return spawnSync('mountpoint', ['-q', mountDir]).status === 0 ? 'mounted' : 'not mounted';
 }
 
 function stateFile(dataDir: string): string {
@@ -116,7 +155,7 @@ async function waitReady(
     for (const line of text.split('\n')) {
       if (line.includes(`"msg":"${record.role} ready"`)) return;
     }
-    if (!alive(record.pid)) {
+    if (!isRunning(record)) {
       const tail = text.split('\n').filter(Boolean).slice(-8).join('\n');
       throw new ThreeFsError(
         'UNAVAILABLE',
@@ -131,6 +170,7 @@ async function waitReady(
   );
 }
 
+/** Writes a daemon's config under the data directory and starts it (see spawnDaemon). */
 function startProcess(
   dataDir: string,
   role: Role,
@@ -145,25 +185,39 @@ function startProcess(
   mkdirSync(logDir, { recursive: true });
   const configFile = path.join(configDir, `${name}.toml`);
   writeFileSync(configFile, toToml(config));
-  const log = path.join(logDir, `${name}.log`);
-  const offset = existsSync(log) ? statSync(log).size : 0;
-  const fd = openSync(log, 'a');
-  const script = path.join(packageRoot, 'dist', 'daemons', role, 'main.js');
+  const record = {
+    role,
+    name,
+    pid: 0,
+    endpoint,
+    status,
+    log: path.join(logDir, `${name}.log`),
+    config: configFile,
+  };
+  return { record, offset: spawnDaemon(record) };
+}
+
+/**
+ * Starts the daemon a record describes, from its config file, logging to its log; sets the
+ * record's pid and returns the log's length before the start (where waitReady looks from).
+ */
+function spawnDaemon(record: ProcessRecord): number {
+  const offset = existsSync(record.log) ? statSync(record.log).size : 0;
+  const script = path.join(packageRoot, 'dist', 'daemons', record.role, 'main.js');
   if (!existsSync(script))
     throw new ThreeFsError('FAILED_PRECONDITION', `${script} is missing: run npm run build`);
+  const fd = openSync(record.log, 'a');
   // The command line names the role (the script path) and the data directory (the config path),
   // so `ps` shows what each process is.
-  const child = spawn(process.execPath, [script, '--config', configFile], {
+  const child = spawn(process.execPath, [script, '--config', record.config], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
   child.unref();
-  if (child.pid === undefined) throw new ThreeFsError('INTERNAL', `could not start ${name}`);
-  return {
-    record: { role, name, pid: child.pid, endpoint, status, log, config: configFile },
-    offset,
-  };
+  if (child.pid === undefined) throw new ThreeFsError('INTERNAL', `could not start ${record.name}`);
+  record.pid = child.pid;
+  return offset;
 }
 
 async function routingOf(client: MgmtdClient): Promise<RoutingInfo> {
@@ -188,11 +242,16 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
   const dataDir = path.resolve(flags.data);
   const mountDir = path.resolve(flags.mount);
   const previous = readState(dataDir);
-  const running = previous?.processes.filter((p) => alive(p.pid)) ?? [];
-  if (running.length > 0) {
-    throw new UsageError(
-      `a cluster from ${dataDir} is still running (${running.map((p) => `${p.name} pid ${p.pid}`).join(', ')}); run: threefs local down --data ${flags.data}`,
-    );
+  if (previous) {
+    const running = previous.processes.filter(isRunning);
+    if (running.length > 0 && running.length === previous.processes.length) {
+      throw new UsageError(
+        `a cluster from ${dataDir} is still running (${running.map((p) => `${p.name} pid ${p.pid}`).join(', ')}); run: threefs local down --data ${flags.data}`,
+      );
+    }
+    if (running.length > 0) return restartStopped(previous, flags);
+    // Everything is gone, but a FUSE daemon that died may have left its mount behind.
+    clearStaleMount(previous.mountDir);
   }
   if (!existsSync('/dev/fuse'))
     throw new UsageError(
@@ -336,21 +395,7 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
         `127.0.0.1:${ports.meta}`,
         ports.status + 1,
       );
-      say('waiting for every chain to serve...');
-      const deadline = Date.now() + 90_000;
-      for (;;) {
-        info = await routingOf(client);
-        const health = chainHealth(info);
-        const settled =
-          !info.bootstrapping && info.targets.every((t) => t.localState === 'UPTODATE');
-        if (settled && health.total > 0 && health.healthy === health.total) break;
-        if (Date.now() > deadline)
-          throw new ThreeFsError(
-            'DEADLINE_EXCEEDED',
-            `chains not healthy after 90 s: ${JSON.stringify(health)}`,
-          );
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitForHealthyChains(client);
     } finally {
       await client.close();
     }
@@ -384,6 +429,113 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
   };
 }
 
+/**
+ * Waits until every target is up to date and every chain serves from all of its replicas, and
+ * each chain in `mustPass` is past the version given (see chainsOf).
+ */
+async function waitForHealthyChains(
+  client: MgmtdClient,
+  mustPass: ReadonlyMap<number, number> = new Map(),
+): Promise<void> {
+  say('waiting for every chain to serve...');
+  const deadline = Date.now() + CHAINS_HEALTHY_MS;
+  for (;;) {
+    const info = await routingOf(client);
+    const health = chainHealth(info);
+    const settled = !info.bootstrapping && info.targets.every((t) => t.localState === 'UPTODATE');
+    const passed = [...mustPass].every(
+      ([chainId, version]) =>
+        (info.chains.find((c) => c.chainId === chainId)?.chainVersion ?? 0) > version,
+    );
+    if (settled && passed && health.total > 0 && health.healthy === health.total) return;
+    if (Date.now() > deadline)
+      throw new ThreeFsError(
+        'DEADLINE_EXCEEDED',
+        `chains not healthy after ${CHAINS_HEALTHY_MS / 1000} s: ${JSON.stringify(health)}`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * The current version of every chain with a target on one of `nodes` (storage records). A storage
+ * node that restarts reports its targets offline until mgmtd has demoted them, so each of those
+ * chains changes version before it is whole again; until then mgmtd may not even have noticed
+ * that the node died, and the chains would look healthy while they are not.
+ */
+async function chainsOf(
+  client: MgmtdClient,
+  nodes: readonly ProcessRecord[],
+): Promise<Map<number, number>> {
+  const info = await routingOf(client);
+  const nodeIds = new Set(
+    info.nodes.filter((n) => nodes.some((p) => p.endpoint === n.address)).map((n) => n.nodeId),
+  );
+  const onNodes = new Set(info.targets.filter((t) => nodeIds.has(t.nodeId)).map((t) => t.targetId));
+  return new Map(
+    info.chains
+      .filter((c) => c.targets.some((t) => onNodes.has(t.targetId)))
+      .map((c) => [c.chainId, c.chainVersion]),
+  );
+}
+
+/**
+ * `up` when some of the cluster's processes still run and others have stopped (a crash, a kill):
+ * starts the stopped ones again from their configs, in start order, and returns once the chains
+ * are healthy again (restarted storage re-syncs first) and, when the FUSE daemon was restarted
+ * (after clearing its dead mount), the mount is usable. A failure stops nothing: the processes
+ * that ran keep running.
+ */
+async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
+  const stopped = record.processes.filter((p) => !isRunning(p));
+  say(`restarting ${stopped.map((p) => p.name).join(', ')} of the cluster in ${record.dataDir}...`);
+  const save = () =>
+    writeFileSync(stateFile(record.dataDir), `${JSON.stringify(record, null, 2)}\n`);
+  const mgmtd = record.processes.find((p) => p.role === 'mgmtd');
+  const client = new MgmtdClient({
+    addresses: mgmtd ? [mgmtd.endpoint] : [],
+    clusterId: record.clusterId,
+    log: quiet,
+  });
+  try {
+    let mustPass = new Map<number, number>();
+    for (const role of START_ORDER) {
+      const group = stopped.filter((p) => p.role === role);
+      if (role === 'fuse') await waitForHealthyChains(client, mustPass);
+      if (group.length === 0) continue;
+      if (role === 'storage') mustPass = await chainsOf(client, group);
+      if (role === 'fuse') {
+        clearStaleMount(record.mountDir);
+        say(`mounting at ${record.mountDir}...`);
+      }
+      await Promise.all(
+        group.map(async (p) => {
+          if (role !== 'fuse') say(`starting ${p.name}...`);
+          const offset = spawnDaemon(p);
+          save();
+          await waitReady(p, offset, 60_000);
+        }),
+      );
+    }
+  } finally {
+    await client.close();
+  }
+  return {
+    value: {
+      mount: record.mountDir,
+      dataDir: record.dataDir,
+      restarted: stopped.map((p) => p.name),
+      processes: record.processes.map((p) => ({
+        name: p.name,
+        pid: p.pid,
+        endpoint: p.endpoint,
+        status: p.status,
+      })),
+      next: `use the file system at ${record.mountDir}; stop it with: threefs local down --data ${flags.data}`,
+    },
+  };
+}
+
 /** The FUSE daemon's config (keys of daemons/fuse/config.ts). */
 function fuseConfig(
   mgmtdAddress: string,
@@ -399,16 +551,15 @@ function fuseConfig(
 }
 
 async function stopAll(record: ClusterRecord): Promise<string[]> {
-  const order: Role[] = ['fuse', 'meta', 'storage', 'mgmtd'];
   const stopped: string[] = [];
-  for (const role of order) {
-    const procs = record.processes.filter((p) => p.role === role && alive(p.pid));
+  for (const role of [...START_ORDER].reverse()) {
+    const procs = record.processes.filter((p) => p.role === role && isRunning(p));
     for (const p of procs) process.kill(p.pid, 'SIGTERM');
     const deadline = Date.now() + 15_000;
-    while (procs.some((p) => alive(p.pid)) && Date.now() < deadline)
+    while (procs.some(isRunning) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
     for (const p of procs) {
-      if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+      if (isRunning(p)) process.kill(p.pid, 'SIGKILL');
       stopped.push(p.name);
     }
   }
@@ -435,12 +586,12 @@ export async function localStatus(
     role: p.role,
     name: p.name,
     pid: p.pid,
-    alive: alive(p.pid),
+    alive: isRunning(p),
     endpoint: p.endpoint,
   }));
   const mgmtd = record.processes.find((p) => p.role === 'mgmtd');
   let chains: unknown = 'mgmtd unreachable';
-  if (mgmtd && alive(mgmtd.pid)) {
+  if (mgmtd && isRunning(mgmtd)) {
     const client = new MgmtdClient({
       addresses: [mgmtd.endpoint],
       clusterId: record.clusterId,
@@ -455,10 +606,12 @@ export async function localStatus(
       await client.close();
     }
   }
-  if (flags.json) return { value: { dataDir, mount: record.mountDir, processes, chains } };
+  const mount = { path: record.mountDir, state: mountState(record.mountDir) };
+  if (flags.json) return { value: { dataDir, mount, processes, chains } };
   return {
     rows: [
       ...processes.map((p) => ({ ...p })),
+      { role: 'mount', name: `${mount.path} (${mount.state})` },
       { role: 'chains', name: typeof chains === 'string' ? chains : JSON.stringify(chains) },
     ],
   };

@@ -1,8 +1,9 @@
 // The README's first command as a user runs it: `threefs local up` brings up mgmtd, meta, three
 // storage processes and the FUSE mount; files written there survive `down` and a second `up`;
-// bad states (a running cluster, a non-empty mount point, a taken port) get a clear message.
+// a second `up` after some processes died starts just those again; bad states (a running cluster,
+// a non-empty mount point, a taken port) get a clear message.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,6 +21,28 @@ const cli = path.resolve(
   'main.js',
 );
 const PORT_BASE = 23_000;
+
+interface Status {
+  mount: { path: string; state: string };
+  processes: Array<{ name: string; pid: number; alive: boolean }>;
+  chains: { healthy: number; total: number };
+}
+
+/** Whether `pid` is a live process (a zombie, whose command line is empty, is not). */
+function live(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` every 100 ms for at most `ms`; the last result. */
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return check();
+}
 
 describe('threefs local', () => {
   const dir = testDir('local-cluster');
@@ -84,6 +107,75 @@ describe('threefs local', () => {
     assert.equal(up.code, 0, up.err);
     assert.equal(readFileSync(path.join(mount, 'dir', 'file.bin')).length, 3 * 1024 * 1024 + 17);
     assert.equal(run('down').code, 0);
+  });
+
+  it('up after some processes died starts those again: storage re-syncs, the mount returns', async () => {
+    const up = run('up', '--mount', mount);
+    assert.equal(up.code, 0, up.err);
+    const file = path.join(mount, 'dir', 'file.bin');
+    const content = readFileSync(file);
+    const status = () => {
+      const result = run('status', '--json');
+      assert.equal(result.code, 0, result.err);
+      return JSON.parse(result.out) as Status;
+    };
+    const pidOf = (name: string) => status().processes.find((p) => p.name === name)!.pid;
+    const victims = [pidOf('storage-2'), pidOf('fuse')];
+    for (const pid of victims) process.kill(pid, 'SIGKILL');
+    assert.ok(await eventually(() => !victims.some(live), 10_000), 'the killed processes exited');
+
+    const broken = status();
+    assert.deepEqual(
+      broken.processes.filter((p) => !p.alive).map((p) => p.name),
+      ['storage-2', 'fuse'],
+    );
+    assert.equal(broken.mount.state, 'stale');
+
+    const again = run('up', '--mount', mount);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.err, /restarting storage-2, fuse/);
+    assert.deepEqual((JSON.parse(again.out) as { restarted: string[] }).restarted, [
+      'storage-2',
+      'fuse',
+    ]);
+    const healed = status();
+    assert.ok(healed.processes.every((p) => p.alive));
+    assert.equal(healed.chains.healthy, healed.chains.total);
+    assert.equal(healed.mount.state, 'mounted');
+    assert.ok(readFileSync(file).equals(content), 'the data reads back through the new mount');
+
+    // Everything killed at once, mount included: the next up clears the dead mount and starts.
+    for (const p of healed.processes) process.kill(p.pid, 'SIGKILL');
+    assert.ok(await eventually(() => !healed.processes.some((p) => live(p.pid)), 10_000));
+    const fresh = run('up', '--mount', mount);
+    assert.equal(fresh.code, 0, fresh.err);
+    assert.ok(readFileSync(file).equals(content));
+    assert.equal(run('down').code, 0);
+  });
+
+  it('never takes an unrelated process that reuses a recorded pid for one of its daemons', async () => {
+    // As after a reboot: the record names a pid that now belongs to something else.
+    assert.equal(run('down').code, 0, 'nothing of ours runs when the record is rewritten');
+    const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const stateFile = path.join(data, 'cluster.json');
+      const state = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+        processes: Array<{ name: string; pid: number }>;
+      };
+      for (const p of state.processes) p.pid = stranger.pid!;
+      writeFileSync(stateFile, JSON.stringify(state));
+      const status = run('status', '--json');
+      assert.equal(status.code, 0, status.err);
+      assert.ok((JSON.parse(status.out) as Status).processes.every((p) => !p.alive));
+      assert.equal(run('down').code, 0);
+      assert.ok(live(stranger.pid!), 'down left the unrelated process alone');
+      const up = run('up', '--mount', mount);
+      assert.equal(up.code, 0, up.err);
+      assert.ok(live(stranger.pid!));
+      assert.equal(run('down').code, 0);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   it('refuses a non-empty mount point and a taken port with a clear message', async () => {
