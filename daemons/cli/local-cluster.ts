@@ -21,7 +21,12 @@ import { MgmtdClient } from '../client/mgmtd-client.js';
 import { ThreeFsError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { packageRoot } from '../common/native.js';
-import { applyRoutingDelta, emptyRoutingInfo, type RoutingInfo } from '../common/routing.js';
+import {
+  applyRoutingDelta,
+  emptyRoutingInfo,
+  type RoutingInfo,
+  type TargetInfo,
+} from '../common/routing.js';
 import { MgmtdService } from '../common/services/mgmtd.js';
 import { generatePlacement } from '../mgmtd/placement.js';
 import { UsageError } from './command.js';
@@ -70,6 +75,8 @@ interface ClusterRecord {
 const STORAGE_NODES = [10001, 10002, 10003];
 /** How long `up` waits for every chain to serve (a restarted storage node re-syncs first). */
 const CHAINS_HEALTHY_MS = 90_000;
+/** How often that wait reports re-sync progress. */
+const SYNC_REPORT_MS = 3_000;
 const CLUSTER_ID = 'local';
 const quiet = createLogger({ role: 'cli', level: 'silent' });
 
@@ -395,7 +402,11 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
         `127.0.0.1:${ports.meta}`,
         ports.status + 1,
       );
-      await waitForHealthyChains(client);
+      if (!(await waitForChains(client, 'healthy')))
+        throw new ThreeFsError(
+          'DEADLINE_EXCEEDED',
+          `chains not healthy after ${CHAINS_HEALTHY_MS / 1000} s: ${JSON.stringify(chainHealth(await routingOf(client)))}`,
+        );
     } finally {
       await client.close();
     }
@@ -430,31 +441,54 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
 }
 
 /**
- * Waits until every target is up to date and every chain serves from all of its replicas, and
- * each chain in `mustPass` is past the version given (see chainsOf).
+ * Polls routing until the chains reach `goal` — 'serving': every chain has a serving replica (the
+ * file system is usable); 'healthy': every target is up to date, every chain serves from all its
+ * replicas, and each chain in `mustPass` is past the version given (see chainsOf) — reporting
+ * re-sync progress meanwhile. False if the goal was not reached within CHAINS_HEALTHY_MS.
  */
-async function waitForHealthyChains(
+async function waitForChains(
   client: MgmtdClient,
+  goal: 'serving' | 'healthy',
   mustPass: ReadonlyMap<number, number> = new Map(),
-): Promise<void> {
-  say('waiting for every chain to serve...');
+): Promise<boolean> {
+  say(goal === 'healthy' ? 'waiting for every chain to serve...' : 'waiting for the chains...');
   const deadline = Date.now() + CHAINS_HEALTHY_MS;
+  let reportedAt = Date.now();
   for (;;) {
     const info = await routingOf(client);
     const health = chainHealth(info);
-    const settled = !info.bootstrapping && info.targets.every((t) => t.localState === 'UPTODATE');
-    const passed = [...mustPass].every(
-      ([chainId, version]) =>
-        (info.chains.find((c) => c.chainId === chainId)?.chainVersion ?? 0) > version,
-    );
-    if (settled && passed && health.total > 0 && health.healthy === health.total) return;
-    if (Date.now() > deadline)
-      throw new ThreeFsError(
-        'DEADLINE_EXCEEDED',
-        `chains not healthy after ${CHAINS_HEALTHY_MS / 1000} s: ${JSON.stringify(health)}`,
-      );
+    const reached =
+      goal === 'serving'
+        ? health.total > 0 && health.unavailable === 0
+        : !info.bootstrapping &&
+          info.targets.every((t) => t.localState === 'UPTODATE') &&
+          [...mustPass].every(
+            ([chainId, version]) =>
+              (info.chains.find((c) => c.chainId === chainId)?.chainVersion ?? 0) > version,
+          ) &&
+          health.total > 0 &&
+          health.healthy === health.total;
+    if (reached) return true;
+    if (Date.now() > deadline) return false;
+    if (Date.now() - reportedAt >= SYNC_REPORT_MS) {
+      reportedAt = Date.now();
+      const syncing = info.targets.flatMap((t) => (t.syncProgress ? [t.syncProgress] : []));
+      if (syncing.length > 0) say(`re-syncing ${describeSync(syncing)}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** "2 targets: 120/400 chunks, 30/100 MiB". */
+function describeSync(progress: ReadonlyArray<NonNullable<TargetInfo['syncProgress']>>): string {
+  const sum = (pick: (p: (typeof progress)[number]) => number) =>
+    progress.reduce((total, p) => total + pick(p), 0);
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  return (
+    `${progress.length} target${progress.length === 1 ? '' : 's'}: ` +
+    `${sum((p) => p.chunksDone)}/${sum((p) => p.chunksTotal)} chunks, ` +
+    `${mib(sum((p) => p.bytesDone))}/${mib(sum((p) => p.bytesTotal))} MiB`
+  );
 }
 
 /**
@@ -481,9 +515,10 @@ async function chainsOf(
 
 /**
  * `up` when some of the cluster's processes still run and others have stopped (a crash, a kill):
- * starts the stopped ones again from their configs, in start order, and returns once the chains
- * are healthy again (restarted storage re-syncs first) and, when the FUSE daemon was restarted
- * (after clearing its dead mount), the mount is usable. A failure stops nothing: the processes
+ * starts the stopped ones again from their configs, in start order (the FUSE daemon once every
+ * chain serves, after clearing its dead mount), then waits for the chains to be whole again
+ * (restarted storage re-syncs first). A re-sync longer than that wait goes on in the background:
+ * `up` says so and returns, since degraded chains serve. A failure stops nothing: the processes
  * that ran keep running.
  */
 async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
@@ -497,14 +532,19 @@ async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
     clusterId: record.clusterId,
     log: quiet,
   });
+  let healthy = false;
   try {
     let mustPass = new Map<number, number>();
     for (const role of START_ORDER) {
       const group = stopped.filter((p) => p.role === role);
-      if (role === 'fuse') await waitForHealthyChains(client, mustPass);
       if (group.length === 0) continue;
       if (role === 'storage') mustPass = await chainsOf(client, group);
       if (role === 'fuse') {
+        if (!(await waitForChains(client, 'serving')))
+          throw new ThreeFsError(
+            'DEADLINE_EXCEEDED',
+            `some chain has no serving replica after ${CHAINS_HEALTHY_MS / 1000} s; see threefs local status`,
+          );
         clearStaleMount(record.mountDir);
         say(`mounting at ${record.mountDir}...`);
       }
@@ -517,6 +557,8 @@ async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
         }),
       );
     }
+    healthy = await waitForChains(client, 'healthy', mustPass);
+    if (!healthy) say('re-sync goes on in the background; threefs local status shows the chains');
   } finally {
     await client.close();
   }
@@ -525,6 +567,7 @@ async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
       mount: record.mountDir,
       dataDir: record.dataDir,
       restarted: stopped.map((p) => p.name),
+      chainsHealthy: healthy,
       processes: record.processes.map((p) => ({
         name: p.name,
         pid: p.pid,

@@ -134,10 +134,9 @@ describe('threefs local', () => {
     const again = run('up', '--mount', mount);
     assert.equal(again.code, 0, again.err);
     assert.match(again.err, /restarting storage-2, fuse/);
-    assert.deepEqual((JSON.parse(again.out) as { restarted: string[] }).restarted, [
-      'storage-2',
-      'fuse',
-    ]);
+    const result = JSON.parse(again.out) as { restarted: string[]; chainsHealthy: boolean };
+    assert.deepEqual(result.restarted, ['storage-2', 'fuse']);
+    assert.equal(result.chainsHealthy, true);
     const healed = status();
     assert.ok(healed.processes.every((p) => p.alive));
     assert.equal(healed.chains.healthy, healed.chains.total);
