@@ -13,6 +13,39 @@ import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
+/**
+ * Rounds of every measurement (BENCH_ROUNDS). Within a round the raw disk, bindfs and the mount
+ * run back to back, so a round's ratios compare passes seconds apart; on a shared host the disk
+ * alone moved 2.2–3.4 GB/s between runs, so one round's ratio says little. The table shows medians
+ * over the rounds and the range of the mount's ratio.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) {
+  throw new Error(`BENCH_ROUNDS must be an integer 1..20, got '${process.env.BENCH_ROUNDS}'`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+/** One workload's rounds: the median of each target, and of the per-round ratios to raw. */
+function summarize(rounds: ReadonlyArray<{ raw: number; bindfs?: number; mount: number }>) {
+  const mountRatios = rounds.map((r) => ratio(r.mount, r.raw));
+  return {
+    raw: round2(median(rounds.map((r) => r.raw))),
+    bindfs: round2(median(rounds.map((r) => r.bindfs ?? 0))),
+    mount: round2(median(rounds.map((r) => r.mount))),
+    bindfsRatio: median(rounds.map((r) => ratio(r.bindfs ?? 0, r.raw))),
+    mountRatio: median(mountRatios),
+    mountRatioRange: [Math.min(...mountRatios), Math.max(...mountRatios)] as const,
+    rounds,
+  };
+}
 
 interface Workload {
   name: string;
@@ -97,12 +130,10 @@ export async function run() {
   await cluster.start({ allowOther: true });
   const rows: Array<{
     workload: string;
-    raw?: FioMeasure | null;
-    bindfs?: FioMeasure | null;
-    mount?: FioMeasure | null;
-    metric: string;
+    metric: Workload['metric'];
     floor?: number;
-  }> = [];
+    rounds: Array<{ raw: number; bindfs?: number; mount: number }>;
+  }> = workloads.map((w) => ({ workload: w.name, metric: w.metric, floor: w.floor, rounds: [] }));
   const raw = path.join(cluster.meta.base.dir, 'raw');
   const bindMount = path.join(cluster.meta.base.dir, 'bindfs');
   mkdirSync(raw, { recursive: true });
@@ -110,67 +141,63 @@ export async function run() {
   const bindfs = spawnSync('bindfs', [raw, bindMount], { encoding: 'utf8' });
   const mountDir = cluster.path('fio');
   await fs.mkdir(mountDir, { recursive: true });
-  let meta:
-    | { mount: Awaited<ReturnType<typeof metadata>>; local: Awaited<ReturnType<typeof metadata>> }
-    | undefined;
+  const value = (m: FioMeasure | null | undefined, metric: Workload['metric']) =>
+    m ? (metric === 'iops' ? m.iops : m.mibPerSec) : 0;
+  const meta: Array<{
+    mount: Awaited<ReturnType<typeof metadata>>;
+    local: Awaited<ReturnType<typeof metadata>>;
+  }> = [];
   try {
-    for (const w of workloads) {
-      process.stderr.write(`fio ${w.name}: raw, bindfs, mount...\n`);
-      rows.push({
-        workload: w.name,
-        metric: w.metric,
-        floor: w.floor,
-        raw: fio(raw, w.args, SECONDS).measure,
-        bindfs: bindfs.status === 0 ? fio(bindMount, w.args, SECONDS).measure : null,
-        mount: fio(mountDir, w.args, SECONDS).measure,
+    for (let round = 1; round <= ROUNDS; round++) {
+      workloads.forEach((w, i) => {
+        process.stderr.write(`round ${round}/${ROUNDS}: fio ${w.name}: raw, bindfs, mount...\n`);
+        rows[i]!.rounds.push({
+          raw: value(fio(raw, w.args, SECONDS).measure, w.metric),
+          bindfs:
+            bindfs.status === 0
+              ? value(fio(bindMount, w.args, SECONDS).measure, w.metric)
+              : undefined,
+          mount: value(fio(mountDir, w.args, SECONDS).measure, w.metric),
+        });
+      });
+      process.stderr.write(
+        `round ${round}/${ROUNDS}: metadata, ${META_FILES} files, local disk then mount...\n`,
+      );
+      meta.push({
+        local: await metadata(path.join(raw, `meta-${round}`), META_FILES),
+        mount: await metadata(cluster.path(`meta-${round}`), META_FILES),
       });
     }
-    process.stderr.write(`metadata: ${META_FILES} files, local disk then mount...\n`);
-    meta = {
-      local: await metadata(path.join(raw, 'meta'), META_FILES),
-      mount: await metadata(cluster.path('meta'), META_FILES),
-    };
   } finally {
     spawnSync('fusermount3', ['-u', bindMount]);
     await cluster.stop();
   }
 
-  const value = (m: FioMeasure | null | undefined, metric: string) =>
-    m ? (metric === 'iops' ? m.iops : m.mibPerSec) : 0;
-  const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
-  const table = rows.map((r) => {
-    const rawValue = value(r.raw, r.metric);
-    return {
-      workload: r.workload,
-      unit: r.metric === 'iops' ? 'IOPS' : 'MiB/s',
-      raw: rawValue,
-      bindfs: value(r.bindfs, r.metric),
-      mount: value(r.mount, r.metric),
-      bindfsRatio: ratio(value(r.bindfs, r.metric), rawValue),
-      mountRatio: ratio(value(r.mount, r.metric), rawValue),
-      floor: r.floor,
-    };
-  });
-  const metaRows = meta
-    ? [
-        {
-          workload: `creates, 1 process, ${META_FILES} files`,
-          unit: 'ops/s',
-          raw: meta.local.createsPerSec,
-          mount: meta.mount.createsPerSec,
-          mountRatio: ratio(meta.mount.createsPerSec, meta.local.createsPerSec),
-          floor: 0.15,
-        },
-        {
-          workload: `stats, 1 process, ${META_FILES} files`,
-          unit: 'ops/s',
-          raw: meta.local.statsPerSec,
-          mount: meta.mount.statsPerSec,
-          mountRatio: ratio(meta.mount.statsPerSec, meta.local.statsPerSec),
-          floor: 0.05,
-        },
-      ]
-    : [];
+  const table = rows.map((r) => ({
+    workload: r.workload,
+    unit: r.metric === 'iops' ? 'IOPS' : 'MiB/s',
+    ...summarize(r.rounds),
+    floor: r.floor,
+  }));
+  const metaRow = (
+    name: string,
+    pick: (m: Awaited<ReturnType<typeof metadata>>) => number,
+    floor: number,
+  ) => {
+    const {
+      bindfs: _b,
+      bindfsRatio: _br,
+      ...rest
+    } = summarize(meta.map((m) => ({ raw: pick(m.local), mount: pick(m.mount) })));
+    return { workload: `${name}, 1 process, ${META_FILES} files`, unit: 'ops/s', ...rest, floor };
+  };
+  const metaRows =
+    meta.length > 0
+      ? [
+          metaRow('creates', (m) => m.createsPerSec, 0.15),
+          metaRow('stats', (m) => m.statsPerSec, 0.05),
+        ]
+      : [];
   const load = loadavg().map((l) => Math.round(l * 100) / 100);
   console.log(
     'workload'.padEnd(40),
@@ -180,6 +207,7 @@ export async function run() {
     'mount'.padStart(9),
     'bindfs/raw'.padStart(11),
     'mount/raw'.padStart(10),
+    'range'.padStart(13),
     'floor'.padStart(6),
   );
   for (const r of [...table, ...metaRows]) {
@@ -193,16 +221,17 @@ export async function run() {
       String(r.mount).padStart(9),
       String(br ?? '-').padStart(11),
       String(r.mountRatio).padStart(10),
+      r.mountRatioRange.join('–').padStart(13),
       String(r.floor ?? '-').padStart(6),
     );
   }
   console.log(
-    `load average ${load.join(' ')} (2 cores); fio ${SECONDS} s per run after ${RAMP_SECONDS} s not counted, direct=1; chains of 3`,
+    `medians of ${ROUNDS} rounds (range: the mount's ratio in each); load average ${load.join(' ')} (2 cores); fio ${SECONDS} s per run after ${RAMP_SECONDS} s not counted, direct=1; chains of 3`,
   );
   mkdirSync('bench/results', { recursive: true });
   writeFileSync(
     'bench/results/mount.json',
-    `${JSON.stringify({ table, metadata: metaRows, load, seconds: SECONDS }, null, 2)}\n`,
+    `${JSON.stringify({ table, metadata: metaRows, load, seconds: SECONDS, rounds: ROUNDS }, null, 2)}\n`,
   );
   const bars = [...table, ...metaRows].flatMap((r) => [
     { label: `${r.workload} (mount)`, ratio: r.mountRatio, floor: r.floor },
