@@ -115,7 +115,7 @@ class OpenInode {
 
 export class FileHandle {
   private closed = false;
-  /** Whether this handle wrote: its close then asks meta for the exact length. */
+  /** Whether this handle wrote since meta last measured the length for it (flush, close). */
   private wrote = false;
 
   constructor(
@@ -222,10 +222,21 @@ export class FileHandle {
     return length;
   }
 
-  /** Sends buffered writes to storage (close(2) of one descriptor); reports write errors. */
+  /**
+   * close(2) of one descriptor: sends buffered writes to storage, reports write errors, and when
+   * this handle wrote, makes meta's length exact before close(2) returns (brief §6.3: exact after
+   * close). The session's own close comes with RELEASE, which the kernel sends later without
+   * waiting for it: until then a reader elsewhere saw the old length, and a daemon killed in
+   * between left a closed file at its old length until meta pruned the dead session (minutes).
+   */
   async flush(): Promise<void> {
     this.check();
-    if (this.state.buffer) await this.state.buffer.flush();
+    if (!this.state.buffer) return;
+    await this.state.buffer.flush();
+    if (this.writable && this.wrote) {
+      await this.api.syncExact(this.state, this.user);
+      this.wrote = false; // measured: the session's close has no length left to update
+    }
   }
 
   /** flush, then the exact length at meta. */

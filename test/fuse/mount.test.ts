@@ -384,6 +384,23 @@ import { constants } from 'node:os';
     });
   }
 
+  it('a file closed just before the daemon is killed keeps its length and bytes', async () => {
+    const content = randomBytes(3 * MiB + 17);
+    const fd = fs.openSync(p('closed-then-killed'), 'w');
+    fs.writeSync(fd, content, 0, content.length, 0);
+    fs.closeSync(fd);
+    // At once: the kernel sends RELEASE (the session's close) after close(2) has returned.
+    cluster.fuse!.proc.kill('SIGKILL');
+    try {
+      const { attrs } = await meta.call('stat', { at: { path: '/closed-then-killed' } });
+      assert.equal(attrs.length, content.length, "meta's length once close(2) returned");
+    } finally {
+      cluster.forceUnmount();
+      await cluster.mount();
+    }
+    assert.ok(fs.readFileSync(p('closed-then-killed')).equals(content));
+  });
+
   it('SIGTERM unmounts cleanly and exits 0', async () => {
     const proc = cluster.fuse!.proc;
     const fd = fs.openSync(p('open-at-exit'), 'w');
