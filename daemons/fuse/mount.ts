@@ -15,6 +15,7 @@ import type { Logger } from '../common/log.js';
 import { usrbioAddon } from '../common/usrbio-native.js';
 import { CallerGroups } from './caller-groups.js';
 import type { FuseConfig } from './config.js';
+import { errno } from './errno.js';
 import { FuseOps } from './fuse-ops.js';
 import { FuseOpMetrics } from './op-metrics.js';
 import { checkFuseAvailable, checkMountPoint } from './mount-checks.js';
@@ -163,6 +164,13 @@ export async function startMount(
           limits,
           sharedMemoryReads: config.sharedMemoryReads,
           groups: new CallerGroups(config.groupsCacheMs),
+          // The kernel caches a file's size for attrTimeoutS: a ring write past the end would
+          // otherwise stay invisible to stat and read through the mount on this host that long.
+          onFileChanged: (inode) => {
+            const result = native.invalidateAttributes(inode);
+            if (result !== 0 && result !== -errno.ENOENT)
+              log.warn({ inode, errno: -result }, 'could not invalidate cached attributes');
+          },
           log,
         }).catch((err: unknown) => {
           log.warn({ err, dir }, 'usrbio is not available on this mount');

@@ -106,6 +106,11 @@ export interface NativeFuseSession {
    * see 0 bytes from now on) and goes back for the next write. Returns whether it was a slab.
    */
   releaseWriteData(data: Buffer): boolean;
+  /**
+   * Marks the kernel's cached attributes of inode `ino` stale (a file changed without a request
+   * through the mount); 0 or -errno, -ENOENT when the kernel holds no such inode.
+   */
+  invalidateAttributes(ino: number): number;
   replyErr(id: number, errno: number): boolean;
   replyEntry(
     id: number,

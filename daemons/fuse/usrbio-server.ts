@@ -19,6 +19,8 @@ export interface UsrbioServerOptions {
   /** Let storage servers on this host read straight into the programs' regions. */
   sharedMemoryReads: boolean;
   groups: CallerGroups;
+  /** A ring write changed file `inode` (called before its completion is posted). */
+  onFileChanged: (inode: number) => void;
   log: Logger;
 }
 

@@ -54,6 +54,8 @@ export interface UsrbioSessionOptions {
   /** Let storage servers on this host read straight into the program's region (region-reads.ts). */
   sharedMemoryReads: boolean;
   groups: CallerGroups;
+  /** A ring write changed file `inode` (called before its completion is posted). */
+  onFileChanged: (inode: number) => void;
   log: Logger;
 }
 
@@ -263,7 +265,11 @@ export class UsrbioSession {
         readTags.push(userData!);
       } else {
         file.handle.writeThrough(target, fileOffset!).then(
-          (n) => this.complete(userData!, n),
+          (n) => {
+            // Before the completion: once the program sees it, so must a stat through the mount.
+            this.options.onFileChanged(file.handle.inode);
+            this.complete(userData!, n);
+          },
           (err: unknown) => this.complete(userData!, -errnoOf(err)),
         );
       }

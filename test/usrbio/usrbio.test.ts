@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -75,6 +75,27 @@ describe('usrbio', () => {
     await ring.unregisterFile(file);
     await fh.close();
     assert.ok((await readFile(cluster.path('written'))).equals(mirror));
+  });
+
+  it('a ring write past the end shows in stat and reads through the mount at once', async () => {
+    const name = cluster.path('grown-by-ring');
+    const fh = await open(name, 'w+');
+    assert.equal((await stat(name)).size, 0); // the kernel now caches this size
+    const file = await ring.registerFile(fh.fd, { write: true });
+    const data = randomBytes(100_000);
+    const buffer = ring.buffer(data.length);
+    data.copy(buffer);
+    assert.ok(ring.prepare({ op: 'write', file, offset: MiB, buffer, userData: 7 }));
+    ring.submit();
+    const [done] = await ring.wait(1, 20_000);
+    assert.equal(done!.result, data.length);
+    assert.equal((await stat(name)).size, MiB + data.length, 'stat right after the completion');
+    await ring.unregisterFile(file);
+    await fh.close();
+    const back = await readFile(name);
+    assert.equal(back.length, MiB + data.length);
+    assert.ok(back.subarray(0, MiB).equals(Buffer.alloc(MiB)));
+    assert.ok(back.subarray(MiB).equals(data));
   });
 
   it('keeps many I/Os in flight through a small ring: backpressure, none lost', async () => {

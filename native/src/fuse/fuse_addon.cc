@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -103,6 +104,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
             InstanceMethod<&FuseSession::ReplyStatfs>("replyStatfs"),
             InstanceMethod<&FuseSession::ReplyDir>("replyDir"),
             InstanceMethod<&FuseSession::ReleaseWriteData>("releaseWriteData"),
+            InstanceMethod<&FuseSession::InvalidateAttributes>("invalidateAttributes"),
         });
   }
 
@@ -275,6 +277,15 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
                           static_cast<const char*>(whole.Data()));
     if (slab) whole.Detach();
     return Napi::Boolean::New(env, slab);
+  }
+
+  // invalidateAttributes(ino): the kernel re-reads the inode's attributes on next use (see
+  // Bridge::InvalidateAttributes). Returns 0 or -errno; -ENOTCONN when not mounted.
+  Napi::Value InvalidateAttributes(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1) throw Napi::TypeError::New(info.Env(), "invalidateAttributes(ino)");
+    uint64_t ino = ToU64(info[0], "inode");
+    const int result = bridge_ ? bridge_->InvalidateAttributes(ino) : -ENOTCONN;
+    return Napi::Number::New(info.Env(), result);
   }
 
   // The request for a reply, or nullptr when it was already answered.

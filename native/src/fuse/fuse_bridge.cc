@@ -383,6 +383,11 @@ std::deque<std::unique_ptr<Request>> Bridge::Drain() {
   return out;
 }
 
+int Bridge::InvalidateAttributes(uint64_t ino) {
+  if (se_ == nullptr) return -ENOTCONN;
+  return fuse_lowlevel_notify_inval_inode(se_, ino, -1, 0);
+}
+
 fuse_req_t Bridge::Claim(uint64_t id, int replyErrno) {
   auto it = inFlight_.find(id);
   if (it == inFlight_.end()) return nullptr;

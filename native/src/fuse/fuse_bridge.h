@@ -132,6 +132,12 @@ class Bridge {
   fuse_req_t Claim(uint64_t id, int replyErrno = 0);
 
   bool Mounted() const { return se_ != nullptr; }
+  // Tells the kernel its cached attributes of `ino` (size, times) are stale, when its file changed
+  // without a request through the mount (a USRBIO write). Attributes only: the page cache is left
+  // alone (it is dropped at every open, since opens do not keep it), so no page lock is taken and
+  // the call cannot wait on a read this thread has yet to answer. 0, or -errno (-ENOENT: the
+  // kernel holds no such inode, nothing to do).
+  int InvalidateAttributes(uint64_t ino);
   uint64_t Forgets() const { return forgets_; }
   uint64_t Pending() const { return inFlight_.size(); }
 
