@@ -7,6 +7,7 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
+  opendirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -103,31 +104,46 @@ function isRunning(p: ProcessRecord): boolean {
 const START_ORDER: readonly Role[] = ['mgmtd', 'storage', 'meta', 'fuse'];
 
 /**
- * Clears the mount left behind by a FUSE daemon that died ("transport endpoint is not
- * connected"); a live mount or a plain directory is left alone.
+ * 'mounted', 'stale' (its FUSE daemon died: "transport endpoint is not connected") or 'not
+ * mounted'. Opens the directory, which the kernel must ask the daemon for (a stat may come from
+ * its attribute cache), without listing it: the mount's root may hold any number of names.
  */
-function clearStaleMount(mountDir: string): void {
-  try {
-    readdirSync(mountDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
-      spawnSync('fusermount3', ['-u', '-q', mountDir], { stdio: 'ignore' });
-    }
-  }
-}
-
-/** 'mounted', 'stale' (its daemon is gone) or 'not mounted'. */
 function mountState(mountDir: string): 'mounted' | 'stale' | 'not mounted' {
   try {
-    readdirSync(mountDir);
+    opendirSync(mountDir).closeSync();
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOTCONN' ? 'stale' : 'not mounted';
   }
   return spawnSync('mountpoint', ['-q', mountDir]).status === 0 ? 'mounted' : 'not mounted';
 }
 
+/** Clears the mount a dead FUSE daemon left behind; a live mount or a plain directory stays. */
+function clearStaleMount(mountDir: string): void {
+  if (mountState(mountDir) === 'stale')
+    spawnSync('fusermount3', ['-u', '-q', mountDir], { stdio: 'ignore' });
+}
+
 function stateFile(dataDir: string): string {
   return path.join(dataDir, 'cluster.json');
+}
+
+function saveState(record: ClusterRecord): void {
+  writeFileSync(stateFile(record.dataDir), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** What `up` prints: where the file system is, each process, and how to stop it. */
+function upResult(record: ClusterRecord, flags: LocalFlags) {
+  return {
+    mount: record.mountDir,
+    dataDir: record.dataDir,
+    processes: record.processes.map((p) => ({
+      name: p.name,
+      pid: p.pid,
+      endpoint: p.endpoint,
+      status: p.status,
+    })),
+    next: `use the file system at ${record.mountDir}; stop it with: threefs local down --data ${flags.data}`,
+  };
 }
 
 function readState(dataDir: string): ClusterRecord | undefined {
@@ -294,7 +310,6 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
     startedAt: new Date().toISOString(),
     processes: [],
   };
-  const save = () => writeFileSync(stateFile(dataDir), `${JSON.stringify(record, null, 2)}\n`);
   const mgmtdAddress = `127.0.0.1:${ports.mgmtd}`;
   const kvPath = path.join(dataDir, 'kv');
 
@@ -315,7 +330,7 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
       `http://127.0.0.1:${statusPort}`,
     );
     record.processes.push(proc);
-    save();
+    saveState(record);
     await waitReady(proc, offset, 60_000);
   };
 
@@ -421,23 +436,10 @@ export async function localUp(flags: LocalFlags): Promise<{ value: unknown }> {
   } catch (err) {
     say('startup failed; stopping what was started');
     await stopAll(record);
-    save();
+    saveState(record);
     throw err;
   }
-  return {
-    value: {
-      mount: mountDir,
-      mgmtd: mgmtdAddress,
-      dataDir,
-      processes: record.processes.map((p) => ({
-        name: p.name,
-        pid: p.pid,
-        endpoint: p.endpoint,
-        status: p.status,
-      })),
-      next: `use the file system at ${mountDir}; stop it with: threefs local down --data ${flags.data}`,
-    },
-  };
+  return { value: { ...upResult(record, flags), mgmtd: mgmtdAddress } };
 }
 
 /**
@@ -524,8 +526,6 @@ async function chainsOf(
 async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
   const stopped = record.processes.filter((p) => !isRunning(p));
   say(`restarting ${stopped.map((p) => p.name).join(', ')} of the cluster in ${record.dataDir}...`);
-  const save = () =>
-    writeFileSync(stateFile(record.dataDir), `${JSON.stringify(record, null, 2)}\n`);
   const mgmtd = record.processes.find((p) => p.role === 'mgmtd');
   const client = new MgmtdClient({
     addresses: mgmtd ? [mgmtd.endpoint] : [],
@@ -552,7 +552,7 @@ async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
         group.map(async (p) => {
           if (role !== 'fuse') say(`starting ${p.name}...`);
           const offset = spawnDaemon(p);
-          save();
+          saveState(record);
           await waitReady(p, offset, 60_000);
         }),
       );
@@ -564,17 +564,9 @@ async function restartStopped(record: ClusterRecord, flags: LocalFlags) {
   }
   return {
     value: {
-      mount: record.mountDir,
-      dataDir: record.dataDir,
+      ...upResult(record, flags),
       restarted: stopped.map((p) => p.name),
       chainsHealthy: healthy,
-      processes: record.processes.map((p) => ({
-        name: p.name,
-        pid: p.pid,
-        endpoint: p.endpoint,
-        status: p.status,
-      })),
-      next: `use the file system at ${record.mountDir}; stop it with: threefs local down --data ${flags.data}`,
     },
   };
 }
