@@ -67,6 +67,8 @@ export class UsrbioSession {
   private nextFileId = 1;
   private inflight = 0;
   private done: number[] = [];
+  /** Files ring writes changed since the last completions were posted. */
+  private readonly changed = new Set<number>();
   private flushQueued = false;
   private closed = false;
   private requests: Promise<void> = Promise.resolve();
@@ -266,8 +268,7 @@ export class UsrbioSession {
       } else {
         file.handle.writeThrough(target, fileOffset!).then(
           (n) => {
-            // Before the completion: once the program sees it, so must a stat through the mount.
-            this.options.onFileChanged(file.handle.inode);
+            this.changed.add(file.handle.inode);
             this.complete(userData!, n);
           },
           (err: unknown) => this.complete(userData!, -errnoOf(err)),
@@ -307,11 +308,8 @@ export class UsrbioSession {
   private complete(userData: number, result: number): void {
     this.inflight--;
     if (this.inflight < 0) throw new ThreeFsError('INTERNAL', 'usrbio in-flight count below 0');
-    if (this.closed) {
-      if (this.inflight === 0) this.drained?.();
-      return;
-    }
-    this.done.push(userData, result);
+    if (!this.closed) this.done.push(userData, result);
+    else if (this.inflight === 0) this.drained?.();
     if (this.flushQueued) return;
     this.flushQueued = true;
     setImmediate(() => this.flushCompletions());
@@ -320,6 +318,10 @@ export class UsrbioSession {
   /** Publishes every finished I/O at once, rings the program's doorbell, takes more. */
   private flushCompletions(): void {
     this.flushQueued = false;
+    // Before the completions: once the program sees a write done, so must a stat through the
+    // mount. Once per file per batch, however many of its writes the batch completes.
+    for (const inode of this.changed) this.options.onFileChanged(inode);
+    this.changed.clear();
     if (this.closed || !this.ring || this.done.length === 0) return;
     const pairs = Float64Array.from(this.done);
     this.done = [];
