@@ -233,10 +233,7 @@ export class FileHandle {
     this.check();
     if (!this.state.buffer) return;
     await this.state.buffer.flush();
-    if (this.writable && this.wrote) {
-      await this.api.syncExact(this.state, this.user);
-      this.wrote = false; // measured: the session's close has no length left to update
-    }
+    if (this.wrote) await this.measureLength();
   }
 
   /** flush, then the exact length at meta. */
@@ -244,7 +241,13 @@ export class FileHandle {
     this.check();
     if (!this.state.buffer) return;
     await this.state.buffer.flush();
-    if (this.writable) await this.api.syncExact(this.state, this.user);
+    if (this.writable) await this.measureLength();
+  }
+
+  /** The exact length at meta; the session's close then has none left to update. */
+  private async measureLength(): Promise<void> {
+    await this.api.syncExact(this.state, this.user);
+    this.wrote = false;
   }
 
   /**
