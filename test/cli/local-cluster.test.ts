@@ -87,10 +87,7 @@ describe('threefs local', () => {
 
     const status = run('status', '--json');
     assert.equal(status.code, 0, status.err);
-    const parsed = JSON.parse(status.out) as {
-      processes: Array<{ alive: boolean }>;
-      chains: { healthy: number; total: number };
-    };
+    const parsed = JSON.parse(status.out) as Status;
     assert.ok(parsed.processes.every((p) => p.alive));
     assert.equal(parsed.chains.healthy, parsed.chains.total);
 
