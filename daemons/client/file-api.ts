@@ -66,6 +66,8 @@ class OpenInode {
   /** End of the furthest byte stored (length hints report it). */
   storedEnd = 0;
   hintedEnd = 0;
+  /** Meta calls in flight that carry storedEnd as their length hint (withLength). */
+  lengthCalls = 0;
   truncateVer: number;
   dynStripe: number;
   metaLength: number;
@@ -568,13 +570,31 @@ export class FileApi {
 
   /** fsync: exact length from storage, with this client's hint. */
   async syncExact(state: OpenInode, user: MetaUser): Promise<void> {
-    const { attrs } = await this.meta.call(
-      'sync',
-      { inode: state.id, exact: true, lengthHint: state.storedEnd, truncateVer: state.truncateVer },
-      user,
+    const { attrs } = await this.withLength(state, (end) =>
+      this.meta.call(
+        'sync',
+        { inode: state.id, exact: true, lengthHint: end, truncateVer: state.truncateVer },
+        user,
+      ),
     );
     state.metaLength = attrs.length;
-    state.hintedEnd = state.storedEnd;
+  }
+
+  /**
+   * A meta call that carries this client's stored end as its length hint. Meanwhile no periodic
+   * hint goes out for the inode (it would say the same), and afterwards the end it carried, not
+   * whatever was stored while it ran, counts as hinted.
+   */
+  private async withLength<T>(state: OpenInode, call: (end: number) => Promise<T>): Promise<T> {
+    const end = state.storedEnd;
+    state.lengthCalls++;
+    try {
+      const result = await call(end);
+      state.hintedEnd = Math.max(state.hintedEnd, end);
+      return result;
+    } finally {
+      state.lengthCalls--;
+    }
   }
 
   /**
@@ -598,19 +618,20 @@ export class FileApi {
         // Nothing to measure and nobody waiting: it goes in the next batch (close-behind.ts).
         await this.closesBehind.add({ inode: state.id, sessionId });
       } else if (sessionId !== undefined) {
-        const { attrs } = await this.meta.call(
-          'close',
-          {
-            inode: state.id,
-            sessionId,
-            lengthHint: state.storedEnd,
-            truncateVer: state.truncateVer,
-            updateLength: wrote,
-          },
-          user,
+        const { attrs } = await this.withLength(state, (end) =>
+          this.meta.call(
+            'close',
+            {
+              inode: state.id,
+              sessionId,
+              lengthHint: end,
+              truncateVer: state.truncateVer,
+              updateLength: wrote,
+            },
+            user,
+          ),
         );
         state.metaLength = attrs.length;
-        state.hintedEnd = state.storedEnd;
       }
     } catch (err) {
       failure ??= err;
@@ -654,7 +675,8 @@ export class FileApi {
       let sent = 0;
       for (const state of this.openInodes.values()) {
         if (sent >= HINTS_PER_ROUND) break;
-        if (state.writers === 0 || state.storedEnd <= state.hintedEnd) continue;
+        if (state.writers === 0 || state.lengthCalls > 0 || state.storedEnd <= state.hintedEnd)
+          continue;
         const end = state.storedEnd;
         sent++;
         try {
