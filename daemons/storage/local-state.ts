@@ -5,6 +5,9 @@
 //  - self-fencing: an UPTODATE target whose public state became OFFLINE, LASTSRV or WAITING stops
 //    serving at once and goes back through the restart protocol;
 //  - it becomes UPTODATE only when mgmtd says SERVING (LASTSRV returning) or its sync is done.
+// The server applies the routing event on every routing change and again before every heartbeat
+// (storage-server.ts, applyRoles): a target that fenced itself on a demotion it learned late (the
+// node was frozen) must move on to ONLINE under that same, unchanged routing.
 import type { LocalTargetState, PublicTargetState } from '../common/target-states.js';
 
 export type TargetPhase =

@@ -35,7 +35,8 @@ export interface StorageServerOptions {
 export class StorageServer {
   private stores: ChunkStore[] = [];
   private targets!: TargetRegistry;
-  private roles: ReadonlyMap<number, TargetRole> = new Map();
+  /** Roles from the routing last seen; undefined until routing first arrives. */
+  private roles: ReadonlyMap<number, TargetRole> | undefined;
   private readonly syncProgress = new Map<number, SyncProgress>();
   private readonly rpc: RpcServer;
   private readonly peers: RpcClientPool;
@@ -104,7 +105,7 @@ export class StorageServer {
       config.disks.map((disk, index) => this.options.openStore(disk, index)),
     );
     this.targets = new TargetRegistry(config.clusterId, config.nodeId, config.disks, this.stores);
-    const roles = () => this.roles;
+    const roles = () => this.roles ?? new Map<number, TargetRole>();
     const refreshRouting = async () => {
       await this.routing.refresh();
     };
@@ -154,7 +155,10 @@ export class StorageServer {
       localAddress: this.localAddress,
       releaseVersion: STORAGE_RELEASE_VERSION,
       intervalMs: config.heartbeatIntervalMs,
-      targets: () => this.targetReports(),
+      targets: () => {
+        this.applyRoles();
+        return this.targetReports();
+      },
       log,
     });
     this.routing.onChange((info) => this.onRouting(info));
@@ -190,7 +194,7 @@ export class StorageServer {
           target: t.targetId,
           chain: t.chainId,
           local: t.state.local,
-          public: this.roles.get(t.targetId)?.state,
+          public: this.roles?.get(t.targetId)?.state,
         })),
       },
     };
@@ -257,9 +261,23 @@ export class StorageServer {
       this.options.log.error({ err }, 'cannot adopt targets from routing');
     }
     this.roles = targetRoles(info, this.options.config.nodeId);
+    if (this.applyRoles()) void this.heartbeater.beat();
+  }
+
+  /**
+   * Moves each target's local state on by its public state in the routing last seen; whether any
+   * changed. Runs on every routing change and before every heartbeat: some steps wait on a routing
+   * that will not change again, as a node frozen (SIGSTOP, a VM pause) until mgmtd demoted it
+   * finds when it wakes. It fences itself on that demotion; the next step, from the restart
+   * protocol to ONLINE and re-sync, needs the same routing applied once more.
+   */
+  private applyRoles(): boolean {
+    // Before any routing, no public state is known: "not in routing" would read as demoted.
+    const roles = this.roles;
+    if (!roles) return false;
     let changed = false;
     for (const target of this.targets.all) {
-      const role = this.roles.get(target.targetId);
+      const role = roles.get(target.targetId);
       const before = target.state;
       if (this.targets.apply(target, { kind: 'routing', publicState: role?.state })) {
         changed = true;
@@ -276,7 +294,7 @@ export class StorageServer {
       }
       if (role?.state !== 'SYNCING') this.syncProgress.delete(target.targetId);
     }
-    if (changed) void this.heartbeater.beat();
+    return changed;
   }
 
   private targetReports() {
@@ -285,7 +303,7 @@ export class StorageServer {
       return {
         targetId: t.targetId,
         localState: t.state.local,
-        chainVersion: this.roles.get(t.targetId)?.chainVersion ?? 0,
+        chainVersion: this.roles?.get(t.targetId)?.chainVersion ?? 0,
         usedBytes: t.store.usedBytes(t.chainId),
         lowSpace: space.lowSpace,
         syncProgress: this.syncProgress.get(t.targetId),
@@ -379,7 +397,7 @@ export class StorageServer {
       syncDone: (req) =>
         this.guard(async () => {
           const target = this.targets.byChainId(req.chainId);
-          const role = target && this.roles.get(target.targetId);
+          const role = target && this.roles?.get(target.targetId);
           if (
             !target ||
             !role ||

@@ -1,6 +1,7 @@
 // Starts a real daemon process from dist/ and waits for its "<role> ready" log line, which carries
 // the addresses it bound. Every process started here is killed when the test's cleanup runs.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +43,13 @@ export async function startDaemon(
   proc.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-8_000);
   });
+  // THREEFS_TEST_LOG_DIR keeps every daemon's log lines, one file per process, for post-mortems of
+  // a failure that a rerun does not reproduce.
+  const logDir = process.env.THREEFS_TEST_LOG_DIR;
+  const logFile = logDir ? path.join(logDir, `${role}-${proc.pid}.log`) : undefined;
+  if (logDir) mkdirSync(logDir, { recursive: true });
   createInterface({ input: proc.stdout! }).on('line', (text) => {
+    if (logFile) appendFileSync(logFile, `${text}\n`);
     let line: Record<string, unknown>;
     try {
       line = JSON.parse(text) as Record<string, unknown>;

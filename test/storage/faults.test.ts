@@ -2,7 +2,8 @@
 // the middle of a write stream. The writer's retries succeed after routing changes, nothing
 // acknowledged is lost, and the killed node re-syncs on restart and serves again. Then the LASTSRV
 // path: every replica dies, the two that died first come back first and must not serve, and the
-// chain recovers only when the last server returns.
+// chain recovers only when the last server returns. And a node frozen (SIGSTOP) until mgmtd has
+// demoted it, which must find its way back through re-sync when it wakes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -152,6 +153,44 @@ describe('storage faults: SIGKILL in the middle of a write stream', () => {
         `# kill ${position} (node ${victim}): ${writer.writes} writes acknowledged, ${writer.errors} failed, ${checked} copies verified`,
       );
     });
+  });
+
+  it('a node frozen past its heartbeat deadline (SIGSTOP) fences itself when it wakes, re-syncs and serves again', async () => {
+    const info = await cluster.waitHealthy(30_000);
+    const chain = info.chains.find((c) => c.chainId === CHAIN)!;
+    const victimTarget = chain.targets[1]!.targetId;
+    const victim = info.targets.find((t) => t.targetId === victimTarget)!.nodeId;
+    const writer = new Writer(cluster, 25_000);
+    writer.start();
+    await sleep(300);
+    const proc = cluster.storage.get(victim)!.proc;
+    proc.kill('SIGSTOP');
+    try {
+      // mgmtd stops hearing it and demotes its target while it cannot see that (bounded wait).
+      const deadline = Date.now() + 20_000;
+      let state: string | undefined = 'SERVING';
+      while (state === 'SERVING' && Date.now() < deadline) {
+        await sleep(200);
+        const routing = await cluster.routingInfo();
+        state = routing.chains
+          .find((c) => c.chainId === CHAIN)!
+          .targets.find((t) => t.targetId === victimTarget)?.state;
+      }
+      assert.notEqual(state, 'SERVING', 'mgmtd demoted the frozen node');
+      await sleep(500);
+    } finally {
+      proc.kill('SIGCONT');
+    }
+    // No routing change follows its waking: the target must still go back through re-sync.
+    await cluster.waitHealthy(30_000);
+    await sleep(300);
+    await writer.stop();
+    const checked = await verifyEveryReplica(cluster, writer.acked, writer.uncertain);
+    assert.ok(checked > 0);
+    const back = (await cluster.routingInfo()).chains
+      .find((c) => c.chainId === CHAIN)!
+      .targets.find((t) => t.targetId === victimTarget);
+    assert.equal(back?.state, 'SERVING', 'the frozen node serves again');
   });
 
   it('LASTSRV: all replicas die; the first two back must wait; the last server brings the chain back', async () => {
