@@ -106,6 +106,36 @@ export function readAllowed(chunk: ChunkVersions, allowUncommitted: boolean): bo
 export interface SyncMeta extends ChunkVersions {
   checksum: number;
   length: number;
+  /** The version this replica holds pending, when it holds one (our own side only). */
+  pending?: PendingVersion | undefined;
+}
+
+export interface PendingVersion {
+  updateVer: number;
+  /** The chain version the pending update was made under. */
+  chainVer: number;
+  checksum: number;
+  length: number;
+}
+
+/**
+ * Whether the successor has committed exactly the version we hold pending (same version number
+ * and content). The last replica of a chain commits first and the commit travels back, so this is
+ * a write of ours on its way back (or one whose client gave up, which the next write to the chunk
+ * drives on); not an inconsistency.
+ */
+function committedOurPending(local: SyncMeta, remote: SyncMeta): boolean {
+  const p = local.pending;
+  return (
+    p !== undefined &&
+    remote.updateVer === remote.commitVer &&
+    !remote.dirty &&
+    remote.commitVer === p.updateVer &&
+    // A write that redrives our pending version commits it at the chain version of the moment.
+    remote.chainVer >= p.chainVer &&
+    remote.checksum === p.checksum &&
+    remote.length === p.length
+  );
 }
 
 export type SyncDecision = 'remove' | 'send' | 'skip' | 'fatal';
@@ -123,6 +153,9 @@ export function decideSync(
   if (!local && !remote) return 'skip';
   if (!local) return 'remove';
   if (!remote) return 'send';
+  // Send, not skip: the transfer takes the chunk lock, so it waits for that write and sends what
+  // we have committed then. Skipping could leave the successor serving a version we never commit.
+  if (committedOurPending(local, remote)) return 'send';
   if (remote.chainVer > local.chainVer) return 'fatal';
   if (local.chainVer > remote.chainVer) return 'send';
   if (remote.updateVer !== remote.commitVer || remote.dirty) return 'send';
@@ -133,7 +166,10 @@ export function decideSync(
     // behind. So we send: the transfer takes the chunk lock, waits for the write, and sends what is
     // committed then. Only a successor ahead of its source at the same chain version is corrupt.
     if (writeInFlight || local.commitVer > remote.commitVer) return 'send';
-    return 'fatal';
+    // The same committed version, ours with a pending one after it that no write is driving: the
+    // successor never got that update and nobody downstream of us committed it (the next write
+    // to the chunk drives it on). Only committed contents are compared, below.
+    if (local.commitVer !== remote.commitVer) return 'fatal';
   }
   // Same versions: compare content fingerprints too, so a replica whose chunk was rewritten behind
   // our back (repair after a checksum failure) is brought back in line.

@@ -40,7 +40,8 @@ export interface ResyncDeps {
 
 const MAX_REMOTE_CHUNKS = 10_000_000;
 
-function toSyncMeta(meta: {
+/** The successor's chunk as it reported it: committed versions only. */
+function remoteSyncMeta(meta: {
   commitVer: number;
   updateVer: number;
   chainVer: number;
@@ -56,6 +57,24 @@ function toSyncMeta(meta: {
     checksum: meta.checksum,
     dirty: meta.dirty ?? false,
   };
+}
+
+/** Our own chunk, with the version we hold pending (decideSync compares the successor to it). */
+function localSyncMeta(meta: ChunkMeta): SyncMeta {
+  const pending =
+    meta.updateVer !== meta.commitVer &&
+    meta.pendingChainVer !== undefined &&
+    meta.pendingChecksum !== undefined &&
+    meta.pendingLength !== undefined &&
+    meta.pendingRemove !== true
+      ? {
+          updateVer: meta.updateVer,
+          chainVer: meta.pendingChainVer,
+          checksum: meta.pendingChecksum,
+          length: meta.pendingLength,
+        }
+      : undefined;
+  return { ...remoteSyncMeta(meta), pending };
 }
 
 async function runLimited<T>(
@@ -145,7 +164,7 @@ export class ResyncWorker {
         limit: this.deps.options.pageSize,
       });
       for (const m of body.chunks)
-        remote.set(Buffer.from(m.chunkId).toString('hex'), toSyncMeta(m));
+        remote.set(Buffer.from(m.chunkId).toString('hex'), remoteSyncMeta(m));
       if (remote.size > MAX_REMOTE_CHUNKS)
         throw new ThreeFsError(
           'RESOURCE_EXHAUSTED',
@@ -164,7 +183,7 @@ export class ResyncWorker {
       const mine = local.get(id);
       const chunkId = Buffer.from(id, 'hex');
       const decision = decideSync(
-        mine && toSyncMeta(mine),
+        mine && localSyncMeta(mine),
         remote.get(id),
         this.deps.craq.chunkBusy(role.chainId, chunkId),
       );

@@ -128,6 +128,12 @@ describe('re-sync decisions (brief §2.5 step 3)', () => {
     length: 4096,
     ...over,
   });
+  const pendingOf = (updateVer: number, chainVer: number) => ({
+    updateVer,
+    chainVer,
+    checksum: 0xdef,
+    length: 4096,
+  });
   const rows: Array<[string, SyncMeta | undefined, SyncMeta | undefined, boolean, string]> = [
     ['only on the successor: remove it', undefined, meta(3, 1), false, 'remove'],
     ['only here: send it', meta(3, 1), undefined, false, 'send'],
@@ -159,6 +165,58 @@ describe('re-sync decisions (brief §2.5 step 3)', () => {
     ],
     ['successor on a newer chain version than ours: fatal', meta(3, 1), meta(3, 2), false, 'fatal'],
     ['neither side has it: skip', undefined, undefined, false, 'skip'],
+    // The last replica commits first: a successor ahead by exactly our pending version is our
+    // write on its way back (seen in a faults run as a false "inconsistency" at chain version 11
+    // against our committed 10), and the locked transfer settles it.
+    [
+      'successor committed our pending version, newer chain version: send',
+      meta(6, 10, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(7, 11, { checksum: 0xdef }),
+      false,
+      'send',
+    ],
+    [
+      'successor committed our pending version, same chain version: send',
+      meta(6, 11, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(7, 11, { checksum: 0xdef }),
+      false,
+      'send',
+    ],
+    [
+      'same committed version, ours with a pending one the successor never got: skip',
+      meta(5, 3, { updateVer: 6, pending: pendingOf(6, 3) }),
+      meta(5, 3),
+      false,
+      'skip',
+    ],
+    [
+      'successor ahead with other content than our pending version: fatal',
+      meta(6, 10, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(7, 11, { checksum: 0x123 }),
+      false,
+      'fatal',
+    ],
+    [
+      'successor ahead of our pending version: fatal',
+      meta(6, 10, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(8, 11, { checksum: 0xdef }),
+      false,
+      'fatal',
+    ],
+    [
+      'successor committed our pending version when a later write drove it on: send',
+      meta(6, 10, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(7, 12, { checksum: 0xdef }),
+      true,
+      'send',
+    ],
+    [
+      'successor has a version 7 from before ours was made: send ours (under the lock)',
+      meta(6, 10, { updateVer: 7, pending: pendingOf(7, 11) }),
+      meta(7, 10, { checksum: 0xdef }),
+      false,
+      'send',
+    ],
   ];
   for (const [name, local, remote, inFlight, expected] of rows) {
     it(name, () => assert.equal(decideSync(local, remote, inFlight), expected));

@@ -125,6 +125,8 @@ class SimNetwork {
 class SimMgmtd {
   chain: Chain;
   version = 1;
+  /** Successors re-sync took offline for an inconsistency (none is real: nothing corrupts data). */
+  inconsistencies = 0;
   private readonly reports = new Map<number, { state: LocalTargetState; at: number }>();
 
   constructor(
@@ -155,6 +157,7 @@ class SimMgmtd {
   }
 
   forceOffline(targetId: number): void {
+    this.inconsistencies++;
     try {
       this.chain = offlineTarget(this.chain, targetId);
       this.version++;
@@ -362,6 +365,8 @@ export interface SimResult {
   acks: number;
   reads: number;
   crashes: number;
+  /** Times re-sync declared a successor inconsistent and took it offline. */
+  inconsistencies: number;
   events: number;
   finalVersion: number;
 }
@@ -574,6 +579,7 @@ export async function simulate(spec: SimSpec): Promise<SimResult> {
     acks: acks.length,
     reads,
     crashes,
+    inconsistencies: mgmtd.inconsistencies,
     events: sched.events,
     finalVersion,
   };
