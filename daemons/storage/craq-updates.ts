@@ -123,6 +123,10 @@ export class CraqUpdates {
     // a client that retries here after a head failover) but always applies what it is forwarded:
     // the same client update may come back under a new version after the head re-executed it,
     // and the version rules already make re-forwarded updates idempotent.
+    // A re-sync transfer (internal and syncing) may take a chunk back to an older version.
+    if (request.syncing && request.tag.seqnum === INTERNAL_SEQNUM) {
+      this.channels.forgetChain(request.chainId);
+    }
     const dedupe = request.tag.seqnum !== INTERNAL_SEQNUM && source === 'client';
     const decision = dedupe
       ? this.channels.begin({ ...request.tag, chainId: request.chainId }, this.clock.now())
@@ -399,7 +403,12 @@ export class CraqUpdates {
     let backoff = policy.initialBackoffMs;
     for (let attempt = 0; ; attempt++) {
       const role = this.deps.roles().get(target.targetId);
-      if (!role || (role.state !== 'SERVING' && role.state !== 'SYNCING')) {
+      // Only a SERVING target forwards (and, with no successor, commits as the tail). A SYNCING
+      // one holding a client update was fenced and restarted since it applied it (mgmtd makes a
+      // target SYNCING only from OFFLINE or WAITING): its predecessor has moved on, so committing
+      // here would record, at the new chain version, a version no other replica holds. Seen in
+      // the simulation when a node paused past the failure detector's delay.
+      if (!role || role.state !== 'SERVING') {
         throw new ThreeFsError(
           'CHAIN_VERSION_MISMATCH',
           `target ${target.targetId} left the serving chain while forwarding`,

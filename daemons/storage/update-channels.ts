@@ -2,6 +2,9 @@
 // target remembers, per (client, chain, channel), the last sequence number and its outcome. A
 // retry of the last update gets the remembered outcome instead of running again; an older number
 // is a duplicate; a newer one while the last still runs must wait. Bounded in entries and age.
+// A remembered outcome holds only while the replica still has the history it describes: a re-sync
+// transfer may replace a chunk with an older version (one the chain never acknowledged), so it
+// retires every outcome remembered for its chain (forgetChain).
 import { ThreeFsError } from '../common/errors.js';
 
 export interface ChannelTag {
@@ -13,13 +16,15 @@ export interface ChannelTag {
 
 type Entry<R> =
   | { seqnum: number; state: 'running'; touchedMs: number }
-  | { seqnum: number; state: 'done'; result: R; touchedMs: number };
+  | { seqnum: number; state: 'done'; result: R; touchedMs: number; generation: number };
 
 export type ChannelDecision<R> =
   { kind: 'run'; finish: (result: R) => void; fail: () => void } | { kind: 'cached'; result: R };
 
 export class UpdateChannels<R> {
   private readonly entries = new Map<string, Entry<R>>();
+  /** Per chain, bumped by forgetChain; a done entry from an older generation no longer counts. */
+  private readonly generations = new Map<number, number>();
 
   constructor(
     private readonly maxEntries = 1_000_000,
@@ -30,10 +35,32 @@ export class UpdateChannels<R> {
     return this.entries.size;
   }
 
+  /**
+   * Retires every outcome remembered for `chainId`: a re-sync transfer is about to rewrite one of
+   * its chunks here, possibly back to a version before updates we answered for.
+   */
+  forgetChain(chainId: number): void {
+    this.generations.set(chainId, this.generationOf(chainId) + 1);
+  }
+
+  private generationOf(chainId: number): number {
+    return this.generations.get(chainId) ?? 0;
+  }
+
+  /** The entry for `key`, unless it is an outcome forgetChain retired (then it is dropped). */
+  private live(key: string, chainId: number): Entry<R> | undefined {
+    const entry = this.entries.get(key);
+    if (entry?.state === 'done' && entry.generation !== this.generationOf(chainId)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
   /** Decides what to do with an update carrying `tag`. */
   begin(tag: ChannelTag, nowMs: number): ChannelDecision<R> {
     const key = `${tag.clientId}/${tag.chainId}/${tag.channelId}`;
-    const entry = this.entries.get(key);
+    const entry = this.live(key, tag.chainId);
     if (entry) {
       if (tag.seqnum < entry.seqnum) {
         throw new ThreeFsError(
@@ -60,7 +87,13 @@ export class UpdateChannels<R> {
     return {
       kind: 'run',
       finish: (result) =>
-        this.entries.set(key, { seqnum: tag.seqnum, state: 'done', result, touchedMs: nowMs }),
+        this.entries.set(key, {
+          seqnum: tag.seqnum,
+          state: 'done',
+          result,
+          touchedMs: nowMs,
+          generation: this.generationOf(tag.chainId),
+        }),
       // A failed update may be retried with the same seqnum and must run again.
       fail: () => {
         if (entry && entry.state === 'done') this.entries.set(key, entry);
@@ -76,11 +109,17 @@ export class UpdateChannels<R> {
    */
   record(tag: ChannelTag, result: R, nowMs: number): void {
     const key = `${tag.clientId}/${tag.chainId}/${tag.channelId}`;
-    const entry = this.entries.get(key);
+    const entry = this.live(key, tag.chainId);
     if (entry && (entry.seqnum > tag.seqnum || entry.state === 'running')) return;
     if (!entry && this.entries.size >= this.maxEntries) this.evict(nowMs);
     this.entries.delete(key);
-    this.entries.set(key, { seqnum: tag.seqnum, state: 'done', result, touchedMs: nowMs });
+    this.entries.set(key, {
+      seqnum: tag.seqnum,
+      state: 'done',
+      result,
+      touchedMs: nowMs,
+      generation: this.generationOf(tag.chainId),
+    });
   }
 
   private evict(nowMs: number): void {

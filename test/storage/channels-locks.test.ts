@@ -48,6 +48,29 @@ describe('update channels (exactly-once)', () => {
     assert.deepEqual(channels.begin(tag(3), 3), { kind: 'cached', result: 'forwarded-3' });
   });
 
+  it('a re-sync transfer on a chain retires the outcomes remembered for it, and only for it', () => {
+    const channels = new UpdateChannels<string>();
+    // Recorded as the last replica of a chain, then a re-sync took the chunk back to an older
+    // version (the chain never acknowledged it): a client retrying here must run again.
+    channels.record(tag(5), 'committed v7', 0);
+    channels.record({ ...tag(3), chainId: 8 }, 'other chain', 0);
+    channels.forgetChain(7);
+    const rerun = channels.begin(tag(5), 1);
+    assert.equal(rerun.kind, 'run');
+    // Outcomes after the transfer count again.
+    if (rerun.kind === 'run') rerun.finish('committed v8');
+    assert.deepEqual(channels.begin(tag(5), 2), { kind: 'cached', result: 'committed v8' });
+    assert.deepEqual(channels.begin({ ...tag(3), chainId: 8 }, 2), {
+      kind: 'cached',
+      result: 'other chain',
+    });
+    // An older seqnum is no longer a duplicate of an outcome that no longer holds.
+    const again = new UpdateChannels<string>();
+    again.record(tag(5), 'committed v7', 0);
+    again.forgetChain(7);
+    assert.equal(again.begin(tag(4), 1).kind, 'run');
+  });
+
   it('is bounded: idle finished entries are evicted, and when all are busy new ones are refused', () => {
     const channels = new UpdateChannels<string>(2, 10);
     for (const ch of [1, 2]) {

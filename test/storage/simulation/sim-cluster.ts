@@ -33,6 +33,7 @@ export interface SimSpec {
   /** mgmtd declares a silent target OFFLINE after this long (the failure detector's delay). */
   detectorMs: number;
   opsPerClient: number;
+  /** Faults injected: a crash and reboot, or a pause (see SimNode.pause), chosen at random. */
   maxCrashes: number;
 }
 
@@ -44,6 +45,8 @@ let silent = createLogger({ role: 'sim', level: 'silent' });
 interface Endpoint {
   alive: boolean;
   incarnation: number;
+  /** Until this virtual time nothing reaches it or leaves it (SimNode.pause); clients: never. */
+  pausedUntil?: number;
 }
 
 class SimNetwork {
@@ -55,6 +58,20 @@ class SimNetwork {
 
   private delay(): number {
     return this.sched.rng.int(1, 4);
+  }
+
+  /**
+   * Runs `fn` after a network delay, or once both ends are out of a pause: a paused process's
+   * socket buffers hold what was sent, and it answers when it runs again.
+   */
+  private after(a: Endpoint, b: Endpoint | undefined, fn: () => void): void {
+    const sched = this.sched;
+    const hold = () => {
+      const until = Math.max(a.pausedUntil ?? 0, b?.pausedUntil ?? 0);
+      if (until > sched.now()) sched.at(until, hold);
+      else fn();
+    };
+    sched.at(sched.now() + this.delay(), hold);
   }
 
   /** A typed RPC from one incarnation of an endpoint; replies to a dead incarnation are dropped. */
@@ -78,7 +95,7 @@ class SimNetwork {
       sched.at(sched.now() + (options.timeoutMs ?? 1_000), () =>
         settle(() => reject(new ThreeFsError('DEADLINE_EXCEEDED', 'sim: timed out'))),
       );
-      sched.at(sched.now() + this.delay(), () => {
+      this.after(from, this.nodes.get(to), () => {
         const node = this.nodes.get(to);
         if (!node || !node.alive) {
           sched.at(sched.now() + 1, () =>
@@ -88,10 +105,7 @@ class SimNetwork {
         }
         const served = node.incarnation;
         const answer = (fn: () => void) =>
-          sched.at(
-            sched.now() + this.delay(),
-            () => node.incarnation === served && node.alive && settle(fn),
-          );
+          this.after(node, from, () => node.incarnation === served && node.alive && settle(fn));
         let request: unknown;
         try {
           request = method.request.parse(body);
@@ -208,6 +222,7 @@ class SimMgmtd {
 class SimNode implements Endpoint {
   alive = false;
   incarnation = 0;
+  pausedUntil = 0;
   readonly disk = new SimDisk();
   readonly address: string;
   readonly targetId: number;
@@ -285,8 +300,25 @@ class SimNode implements Endpoint {
     return this.held.state;
   }
 
+  /**
+   * A stopped process (SIGSTOP, a VM pause, a long GC) or a partition that heals: no heartbeats,
+   * no routing polls, no re-sync ticks, and messages either way wait in the sockets until it runs
+   * again with the routing it had, which mgmtd has meanwhile moved on from.
+   */
+  pause(ms: number): void {
+    this.pausedUntil = this.sched.now() + ms;
+  }
+
+  private get running(): boolean {
+    return this.alive && this.sched.now() >= this.pausedUntil;
+  }
+
+  tickResync(): void {
+    if (this.running) this.resync.tick();
+  }
+
   refresh(): void {
-    if (!this.alive) return;
+    if (!this.running) return;
     this.roles = targetRoles(this.mgmtd.routing(), this.nodeId);
     this.held.state = nextLocalTarget(this.held.state, {
       kind: 'routing',
@@ -295,7 +327,7 @@ class SimNode implements Endpoint {
   }
 
   heartbeat(): void {
-    if (this.alive) this.mgmtd.report(this.targetId, this.held.state.local);
+    if (this.running) this.mgmtd.report(this.targetId, this.held.state.local);
   }
 
   committed(): { version: number; content: Buffer } | undefined {
@@ -365,6 +397,7 @@ export interface SimResult {
   acks: number;
   reads: number;
   crashes: number;
+  pauses: number;
   /** Times re-sync declared a successor inconsistent and took it offline. */
   inconsistencies: number;
   events: number;
@@ -409,7 +442,7 @@ export async function simulate(spec: SimSpec): Promise<SimResult> {
   for (const n of nodes) {
     every(40, () => n.heartbeat());
     every(40, () => n.refresh());
-    every(50, () => n.alive && n.resync.tick());
+    every(50, () => n.tickResync());
   }
 
   const acks: Ack[] = [];
@@ -521,17 +554,26 @@ export async function simulate(spec: SimSpec): Promise<SimResult> {
     }
   };
 
-  // Crashes: a node dies at a random moment and comes back after a while.
+  // Faults: a node dies at a random moment and comes back after a while, or pauses for a while
+  // (often past the failure detector's delay) and runs on with what it had.
   let crashes = 0;
+  let pauses = 0;
   const chaos = async () => {
-    while (crashes < spec.maxCrashes) {
+    while (crashes + pauses < spec.maxCrashes) {
       await sched.sleep(rng.int(100, 600));
       const victim = rng.pick(nodes.filter((n) => n.alive));
       if (!victim) continue;
-      victim.crash();
-      crashes++;
-      await sched.sleep(rng.int(Math.floor(spec.detectorMs / 2), spec.detectorMs * 3));
-      victim.boot();
+      const downMs = rng.int(Math.floor(spec.detectorMs / 2), spec.detectorMs * 3);
+      if (rng.next() < 0.5) {
+        victim.crash();
+        crashes++;
+        await sched.sleep(downMs);
+        victim.boot();
+      } else {
+        victim.pause(downMs);
+        pauses++;
+        await sched.sleep(downMs);
+      }
     }
   };
 
@@ -579,6 +621,7 @@ export async function simulate(spec: SimSpec): Promise<SimResult> {
     acks: acks.length,
     reads,
     crashes,
+    pauses,
     inconsistencies: mgmtd.inconsistencies,
     events: sched.events,
     finalVersion,
