@@ -119,6 +119,21 @@ export interface PendingVersion {
 }
 
 /**
+ * Whether both hold the same committed version with the same content. Copies of one version may
+ * record different chain versions (a commit records the higher of the chunk's and the commit's,
+ * and a version finished by a later write is committed at that write's), so those do not count.
+ */
+function sameCommitted(local: SyncMeta, remote: SyncMeta): boolean {
+  return (
+    remote.updateVer === remote.commitVer &&
+    !remote.dirty &&
+    local.commitVer === remote.commitVer &&
+    local.checksum === remote.checksum &&
+    local.length === remote.length
+  );
+}
+
+/**
  * Whether the successor has committed exactly the version we hold pending (same version number
  * and content). The last replica of a chain commits first and the commit travels back, so this is
  * a write of ours on its way back (or one whose client gave up, which the next write to the chunk
@@ -156,7 +171,7 @@ export function decideSync(
   // Send, not skip: the transfer takes the chunk lock, so it waits for that write and sends what
   // we have committed then. Skipping could leave the successor serving a version we never commit.
   if (committedOurPending(local, remote)) return 'send';
-  if (remote.chainVer > local.chainVer) return 'fatal';
+  if (remote.chainVer > local.chainVer && !sameCommitted(local, remote)) return 'fatal';
   if (local.chainVer > remote.chainVer) return 'send';
   if (remote.updateVer !== remote.commitVer || remote.dirty) return 'send';
   if (local.updateVer !== remote.commitVer) {

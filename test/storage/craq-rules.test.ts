@@ -163,7 +163,20 @@ describe('re-sync decisions (brief §2.5 step 3)', () => {
       false,
       'fatal',
     ],
-    ['successor on a newer chain version than ours: fatal', meta(3, 1), meta(3, 2), false, 'fatal'],
+    [
+      'successor on a newer chain version than ours: fatal',
+      meta(3, 1),
+      meta(3, 2, { checksum: 1 }),
+      false,
+      'fatal',
+    ],
+    [
+      'the same committed version and content, recorded at a newer chain version there: skip',
+      meta(4, 8, { updateVer: 5, pending: pendingOf(5, 9) }),
+      meta(4, 9),
+      false,
+      'skip',
+    ],
     ['neither side has it: skip', undefined, undefined, false, 'skip'],
     // The last replica commits first: a successor ahead by exactly our pending version is our
     // write on its way back (seen in a faults run as a false "inconsistency" at chain version 11
