@@ -86,14 +86,7 @@ export class UpdateChannels<R> {
     this.entries.set(key, { seqnum: tag.seqnum, state: 'running', touchedMs: nowMs });
     return {
       kind: 'run',
-      finish: (result) =>
-        this.entries.set(key, {
-          seqnum: tag.seqnum,
-          state: 'done',
-          result,
-          touchedMs: nowMs,
-          generation: this.generationOf(tag.chainId),
-        }),
+      finish: (result) => this.entries.set(key, this.done(tag, result, nowMs)),
       // A failed update may be retried with the same seqnum and must run again.
       fail: () => {
         if (entry && entry.state === 'done') this.entries.set(key, entry);
@@ -113,13 +106,18 @@ export class UpdateChannels<R> {
     if (entry && (entry.seqnum > tag.seqnum || entry.state === 'running')) return;
     if (!entry && this.entries.size >= this.maxEntries) this.evict(nowMs);
     this.entries.delete(key);
-    this.entries.set(key, {
+    this.entries.set(key, this.done(tag, result, nowMs));
+  }
+
+  /** A finished update's entry, in its chain's current generation. */
+  private done(tag: ChannelTag, result: R, nowMs: number): Entry<R> {
+    return {
       seqnum: tag.seqnum,
       state: 'done',
       result,
       touchedMs: nowMs,
       generation: this.generationOf(tag.chainId),
-    });
+    };
   }
 
   private evict(nowMs: number): void {
