@@ -83,6 +83,8 @@ export const targetIdOf = (chainId: number, nodeId: number) => chainId * 1000 + 
 export class TestCluster {
   mgmtd!: DaemonProcess;
   readonly storage = new Map<number, DaemonProcess>();
+  /** Every storage process started, the killed and replaced ones included (their logs stay). */
+  private readonly storageStarted: DaemonProcess[] = [];
   mgmtdClient!: MgmtdClient;
   routing!: RoutingCache;
   client!: StorageClient;
@@ -196,7 +198,13 @@ export class TestCluster {
       ...(this.spec.storageArgs ?? []),
     ]);
     this.storage.set(nodeId, proc);
+    this.storageStarted.push(proc);
     return proc;
+  }
+
+  /** Log lines whose message is `msg`, from every storage process this cluster started. */
+  storageLogged(msg: string): Array<Record<string, unknown>> {
+    return this.storageStarted.flatMap((p) => p.lines.filter((l) => l.msg === msg));
   }
 
   /** Waits until mgmtd knows every given storage node (their first heartbeat registers them). */
