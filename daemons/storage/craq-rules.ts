@@ -118,6 +118,11 @@ export interface PendingVersion {
   length: number;
 }
 
+/** A committed version with nothing pending and no torn write: all a successor reports. */
+function settled(m: SyncMeta): boolean {
+  return m.updateVer === m.commitVer && !m.dirty;
+}
+
 /**
  * Whether both hold the same committed version with the same content. Copies of one version may
  * record different chain versions (a commit records the higher of the chunk's and the commit's,
@@ -125,8 +130,7 @@ export interface PendingVersion {
  */
 function sameCommitted(local: SyncMeta, remote: SyncMeta): boolean {
   return (
-    remote.updateVer === remote.commitVer &&
-    !remote.dirty &&
+    settled(remote) &&
     local.commitVer === remote.commitVer &&
     local.checksum === remote.checksum &&
     local.length === remote.length
@@ -143,8 +147,7 @@ function committedOurPending(local: SyncMeta, remote: SyncMeta): boolean {
   const p = local.pending;
   return (
     p !== undefined &&
-    remote.updateVer === remote.commitVer &&
-    !remote.dirty &&
+    settled(remote) &&
     remote.commitVer === p.updateVer &&
     // A write that redrives our pending version commits it at the chain version of the moment.
     remote.chainVer >= p.chainVer &&
@@ -173,7 +176,7 @@ export function decideSync(
   if (committedOurPending(local, remote)) return 'send';
   if (remote.chainVer > local.chainVer && !sameCommitted(local, remote)) return 'fatal';
   if (local.chainVer > remote.chainVer) return 'send';
-  if (remote.updateVer !== remote.commitVer || remote.dirty) return 'send';
+  if (!settled(remote)) return 'send';
   if (local.updateVer !== remote.commitVer) {
     // Same chain version, different versions. 3FS skips when a write is in flight, trusting that
     // write to reach the successor as a full replace; our simulation found schedules where it does
