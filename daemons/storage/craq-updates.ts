@@ -119,14 +119,14 @@ export class CraqUpdates {
     if (this.active >= this.deps.maxConcurrentUpdates) {
       throw new ThreeFsError('UNAVAILABLE', `${this.active} updates in progress; retry`);
     }
-    // Only the head answers from the channel cache. A replica down the chain records outcomes (for
-    // a client that retries here after a head failover) but always applies what it is forwarded:
-    // the same client update may come back under a new version after the head re-executed it,
-    // and the version rules already make re-forwarded updates idempotent.
     // A re-sync transfer (internal and syncing) may take a chunk back to an older version.
     if (request.syncing && request.tag.seqnum === INTERNAL_SEQNUM) {
       this.channels.forgetChain(request.chainId);
     }
+    // Only the head answers from the channel cache. A replica down the chain records outcomes (for
+    // a client that retries here after a head failover) but always applies what it is forwarded:
+    // the same client update may come back under a new version after the head re-executed it,
+    // and the version rules already make re-forwarded updates idempotent.
     const dedupe = request.tag.seqnum !== INTERNAL_SEQNUM && source === 'client';
     const decision = dedupe
       ? this.channels.begin({ ...request.tag, chainId: request.chainId }, this.clock.now())

@@ -40,8 +40,8 @@ export interface ResyncDeps {
 
 const MAX_REMOTE_CHUNKS = 10_000_000;
 
-/** The successor's chunk as it reported it: committed versions only. */
-function remoteSyncMeta(meta: {
+/** A chunk's committed versions, as the successor reports them. */
+function toSyncMeta(meta: {
   commitVer: number;
   updateVer: number;
   chainVer: number;
@@ -74,7 +74,7 @@ function localSyncMeta(meta: ChunkMeta): SyncMeta {
           length: meta.pendingLength,
         }
       : undefined;
-  return { ...remoteSyncMeta(meta), pending };
+  return { ...toSyncMeta(meta), pending };
 }
 
 async function runLimited<T>(
@@ -164,7 +164,7 @@ export class ResyncWorker {
         limit: this.deps.options.pageSize,
       });
       for (const m of body.chunks)
-        remote.set(Buffer.from(m.chunkId).toString('hex'), remoteSyncMeta(m));
+        remote.set(Buffer.from(m.chunkId).toString('hex'), toSyncMeta(m));
       if (remote.size > MAX_REMOTE_CHUNKS)
         throw new ThreeFsError(
           'RESOURCE_EXHAUSTED',
