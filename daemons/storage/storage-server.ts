@@ -32,6 +32,9 @@ export interface StorageServerOptions {
   openStore: (diskPath: string, diskIndex: number) => Promise<ChunkStore>;
 }
 
+/** What the update and query paths see before routing first arrives: no target has a role. */
+const NO_ROLES: ReadonlyMap<number, TargetRole> = new Map();
+
 export class StorageServer {
   private stores: ChunkStore[] = [];
   private targets!: TargetRegistry;
@@ -105,7 +108,7 @@ export class StorageServer {
       config.disks.map((disk, index) => this.options.openStore(disk, index)),
     );
     this.targets = new TargetRegistry(config.clusterId, config.nodeId, config.disks, this.stores);
-    const roles = () => this.roles ?? new Map<number, TargetRole>();
+    const roles = () => this.roles ?? NO_ROLES;
     const refreshRouting = async () => {
       await this.routing.refresh();
     };
