@@ -19,7 +19,7 @@ async function checkRun(seed: number, chainLength: number, clients: number, dete
     clients,
     detectorMs,
     opsPerClient: 60,
-    maxCrashes: 4,
+    maxFaults: 4,
   });
   const where = `seed ${seed}`;
   assert.deepEqual(result.bugs, [], `${where}: handlers threw non-protocol errors`);
@@ -62,7 +62,7 @@ describe('CRAQ under failures: deterministic simulation', () => {
       clients: 2,
       detectorMs: 300,
       opsPerClient: 20,
-      maxCrashes: 2,
+      maxFaults: 2,
     };
     assert.deepEqual(await simulate(spec), await simulate(spec));
   });

@@ -34,7 +34,7 @@ export interface SimSpec {
   detectorMs: number;
   opsPerClient: number;
   /** Faults injected: a crash and reboot, or a pause (see SimNode.pause), chosen at random. */
-  maxCrashes: number;
+  maxFaults: number;
 }
 
 const CHAIN_ID = 1;
@@ -559,7 +559,7 @@ export async function simulate(spec: SimSpec): Promise<SimResult> {
   let crashes = 0;
   let pauses = 0;
   const chaos = async () => {
-    while (crashes + pauses < spec.maxCrashes) {
+    while (crashes + pauses < spec.maxFaults) {
       await sched.sleep(rng.int(100, 600));
       const victim = rng.pick(nodes.filter((n) => n.alive));
       if (!victim) continue;
