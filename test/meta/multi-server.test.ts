@@ -12,6 +12,7 @@ import { randomOp, randomPath, type TreeEntry } from '../helpers/namespace-ops.j
 import { Rng } from '../helpers/rng.js';
 import { GC_DELAY_MS, MetaTestCluster } from './meta-cluster.js';
 import { MetaSide } from './meta-side.js';
+import { quotaPostMortem } from './quota-post-mortem.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String(err));
@@ -21,9 +22,9 @@ const errno = (err: unknown) => (err instanceof ThreeFsError ? err.code : String
  * on one) and each directory reached once, at once; and, once GC has walked the subtrees that
  * recursive removes detached (a hard link inside one still counts until then), every file's link
  * count equal to its names and the quota's counts equal to the inodes in the tree and the sum of
- * their lengths.
+ * their lengths. A failure's message carries what the store holds (quota-post-mortem.ts).
  */
-async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void> {
+async function checkTreeAndQuota(client: MetaClient, top: number, kvPath: string): Promise<void> {
   const deadline = Date.now() + 20_000;
   for (let look = 0; ; look++) {
     const tree = await new MetaSide(client, top).tree();
@@ -47,7 +48,10 @@ async function checkTreeAndQuota(client: MetaClient, top: number): Promise<void>
       );
     }
     if (differences.length === 0) return;
-    if (look >= 200 || Date.now() > deadline) assert.fail(differences.join('; '));
+    if (look >= 200 || Date.now() > deadline) {
+      const store = await quotaPostMortem(kvPath, top, new Set(names.keys()));
+      assert.fail(`${differences.join('; ')}\nthe store:\n${store}`);
+    }
     await sleep(100);
   }
 }
@@ -217,7 +221,7 @@ describe('two meta servers, several clients', () => {
       clients.map((client, i) => randomWorkload(client, top.id, 7_000 + i, 120, outcomes)),
     );
     assert.ok((outcomes.get('OK') ?? 0) >= 100, `few operations succeeded: ${[...outcomes]}`);
-    await checkTreeAndQuota(clients[0]!, top.id);
+    await checkTreeAndQuota(clients[0]!, top.id, cluster.kvPath);
   });
 
   it('racing unlink and open: either the open wins a session (GC waits) or it gets ENOENT', async () => {
@@ -329,6 +333,6 @@ describe('two meta servers, several clients', () => {
     assert.ok(failovers > 0, 'some client was on the killed server and moved');
     // Retries after the kill reuse their request ids: each operation took effect once.
     assert.ok((outcomes.get('OK') ?? 0) >= 50, `few operations succeeded: ${[...outcomes]}`);
-    await checkTreeAndQuota(clients[0]!, top.id);
+    await checkTreeAndQuota(clients[0]!, top.id, cluster.kvPath);
   });
 });
