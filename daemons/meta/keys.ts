@@ -9,22 +9,53 @@ export const ROOT_ID = 1;
 /** Parent of every removed directory subtree awaiting GC; never reachable by path. */
 export const GC_ROOT_ID = 2;
 
-export function u64le(id: number): Buffer {
+const TAG_BYTES = 4;
+const ID_BYTES = 8;
+const TWO_32 = 2 ** 32;
+
+function checkId(id: number): void {
   if (!Number.isSafeInteger(id) || id < 0) {
     throw new ThreeFsError('INVALID_ARGUMENT', `id ${id} is not a non-negative safe integer`);
   }
-  const out = Buffer.allocUnsafe(8);
-  out.writeBigUInt64LE(BigInt(id));
+}
+
+/**
+ * A 4-byte table tag, a little-endian u64 id, then `extra` bytes for the caller to fill: one
+ * allocation per key. Path walks build several keys per stat, and encodeKey's part buffers,
+ * concatenation and BigInt conversion were a measurable share of a stat's CPU.
+ */
+function tagAndId(tag: Buffer, id: number, extra: number): Buffer {
+  checkId(id);
+  const out = Buffer.allocUnsafe(TAG_BYTES + ID_BYTES + extra);
+  tag.copy(out, 0);
+  out.writeUInt32LE(id % TWO_32, TAG_BYTES);
+  out.writeUInt32LE(Math.floor(id / TWO_32), TAG_BYTES + 4);
   return out;
 }
 
-export const inodeKey = (id: number): Buffer => encodeKey('INOD', u64le(id));
-export const dentryKey = (parent: number, name: string): Buffer =>
-  encodeKey('DENT', u64le(parent), name);
+const INOD = Buffer.from('INOD');
+const DENT = Buffer.from('DENT');
+const DTIM = Buffer.from('DTIM');
+
+export function u64le(id: number): Buffer {
+  checkId(id);
+  const out = Buffer.allocUnsafe(ID_BYTES);
+  out.writeUInt32LE(id % TWO_32, 0);
+  out.writeUInt32LE(Math.floor(id / TWO_32), 4);
+  return out;
+}
+
+export const inodeKey = (id: number): Buffer => tagAndId(INOD, id, 0);
+export function dentryKey(parent: number, name: string): Buffer {
+  const nameBytes = Buffer.byteLength(name, 'utf8');
+  const out = tagAndId(DENT, parent, nameBytes);
+  out.write(name, TAG_BYTES + ID_BYTES, nameBytes, 'utf8');
+  return out;
+}
 /** Every dentry of one directory, in name order. */
-export const dentryRange = (parent: number) => prefixRange(encodeKey('DENT', u64le(parent)));
+export const dentryRange = (parent: number) => prefixRange(tagAndId(DENT, parent, 0));
 /** A directory's modification time, kept apart from its inode (see docs/meta.md). */
-export const dirTimesKey = (dir: number): Buffer => encodeKey('DTIM', u64le(dir));
+export const dirTimesKey = (dir: number): Buffer => tagAndId(DTIM, dir, 0);
 
 export const sessionKey = (inode: number, sessionId: string): Buffer =>
   encodeKey('INOS', u64le(inode), sessionId);

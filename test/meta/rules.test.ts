@@ -1,7 +1,8 @@
 // Pure rules of the metadata service, row by row: chain allocation (frozen vectors: a file's
 // layout and chain order must never change for a given counter and seed), dynamic stripe growth,
 // inode id blocks, quota checks, name limits, dead-session detection and the marks a create leaves
-// for its retries (frozen too: a retry may reach a meta server of the next release).
+// for its retries (frozen too: a retry may reach a meta server of the next release), and the byte
+// layout of the hot keys (frozen: a store written by one release is read by the next).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stripeChains } from '../../daemons/common/layout.js';
@@ -14,6 +15,7 @@ import {
 } from '../../daemons/meta/chain-allocator.js';
 import { blockStart, blockValue, IDS_PER_BLOCK } from '../../daemons/meta/inode-id-allocator.js';
 import { requestMarks } from '../../daemons/meta/idempotency.js';
+import { dentryKey, dentryRange, dirTimesKey, inodeKey } from '../../daemons/meta/keys.js';
 import { checkName, nameTooLong, splitPath } from '../../daemons/meta/names.js';
 import { checkQuota } from '../../daemons/meta/quota-rules.js';
 import { isDeadSession } from '../../daemons/meta/session-pruner.js';
@@ -169,5 +171,39 @@ describe('request marks', () => {
 
   it('the separator keeps (client, request) pairs apart', () => {
     assert.notEqual(requestMarks('ab', 'c').tag, requestMarks('a', 'bc').tag);
+  });
+});
+
+describe('key layout', () => {
+  // tag (4 ASCII bytes), the id as a little-endian u64, then the name's UTF-8 bytes.
+  const rows: Array<[string, () => Buffer, string]> = [
+    ['root inode', () => inodeKey(1), '494e4f44' + '0100000000000000'],
+    ['inode past 2^32', () => inodeKey(2 ** 32 + 258), '494e4f44' + '0201000001000000'],
+    ['largest safe id', () => inodeKey(Number.MAX_SAFE_INTEGER), '494e4f44' + 'ffffffffffff1f00'],
+    ['dentry', () => dentryKey(7, 'a'), '44454e54' + '0700000000000000' + '61'],
+    [
+      'dentry, UTF-8 name',
+      () => dentryKey(7, 'é日'),
+      '44454e54' + '0700000000000000' + 'c3a9e697a5',
+    ],
+    ['dentry, empty name', () => dentryKey(7, ''), '44454e54' + '0700000000000000'],
+    ['directory times', () => dirTimesKey(2 ** 40), '4454494d' + '0000000000010000'],
+  ];
+  for (const [what, key, hex] of rows) {
+    it(what, () => assert.equal(key().toString('hex'), hex));
+  }
+
+  it("a directory's range holds its dentries and no other directory's", () => {
+    const { begin, end } = dentryRange(7);
+    const inside = (k: Buffer) => Buffer.compare(begin, k) <= 0 && Buffer.compare(k, end) < 0;
+    assert.ok(inside(dentryKey(7, '')) && inside(dentryKey(7, '\u{10ffff}'.repeat(60))));
+    assert.ok(!inside(dentryKey(6, 'z')) && !inside(dentryKey(8, '')));
+  });
+
+  it('ids that are not non-negative safe integers are refused', () => {
+    for (const id of [-1, 1.5, 2 ** 53, Number.NaN]) {
+      assert.throws(() => inodeKey(id), { code: 'INVALID_ARGUMENT' });
+      assert.throws(() => dentryKey(id, 'a'), { code: 'INVALID_ARGUMENT' });
+    }
   });
 });
