@@ -1,5 +1,5 @@
-// The read path's shortcuts, row by row: the decoded-inode cache (a record is reused only for
-// identical bytes, bounded, deeply frozen) and read-only meta transactions (snapshot reads that
+// The read path's shortcuts, row by row: the decoded-inode cache (a directory's record is reused
+// only for identical bytes, bounded, deeply frozen; files and symlinks are never kept) and read-only meta transactions (snapshot reads that
 // never conflict, writes refused) over a real embedded KV store.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -66,6 +66,22 @@ describe('decoded inode cache', () => {
     }, TypeError);
     assert.throws(() => record.quotaRoots.push(8), TypeError);
     assert.equal({ ...record, mode: 0o700 }.mode, 0o700, 'a spread copy is an ordinary object');
+  });
+
+  it("keeps directories only: a file or symlink is decoded on every read, as the reader's own", () => {
+    const cache = new DecodedInodeCache(4);
+    const { layout: _layout, name: _name, ...dir } = dirInode(4098);
+    for (const inode of [
+      { ...dir, type: 'file' as const, parent: 0, length: 10 },
+      { ...dir, id: 4099, type: 'symlink' as const, parent: 0, target: 'a/b' },
+    ]) {
+      const bytes = encodeInode(inode);
+      const first = cache.decode(inode.id, bytes);
+      assert.deepEqual(first, decodeInode(bytes, inode.id));
+      assert.ok(!Object.isFrozen(first), 'not shared, so not frozen');
+      assert.notEqual(cache.decode(inode.id, bytes), first, 'decoded again, not kept');
+    }
+    assert.deepEqual([cache.size, cache.hits, cache.misses], [0, 0, 4]);
   });
 
   it('stays within its bound, evicting the record used least recently', () => {
