@@ -19,17 +19,22 @@ function checkId(id: number): void {
   }
 }
 
+/** Writes `id` as a little-endian u64 at `offset` (two u32 halves: no BigInt on the hot path). */
+function writeIdLE(out: Buffer, offset: number, id: number): void {
+  checkId(id);
+  out.writeUInt32LE(id % TWO_32, offset);
+  out.writeUInt32LE(Math.floor(id / TWO_32), offset + 4);
+}
+
 /**
  * A 4-byte table tag, a little-endian u64 id, then `extra` bytes for the caller to fill: one
  * allocation per key. Path walks build several keys per stat, and encodeKey's part buffers,
  * concatenation and BigInt conversion were a measurable share of a stat's CPU.
  */
 function tagAndId(tag: Buffer, id: number, extra: number): Buffer {
-  checkId(id);
   const out = Buffer.allocUnsafe(TAG_BYTES + ID_BYTES + extra);
   tag.copy(out, 0);
-  out.writeUInt32LE(id % TWO_32, TAG_BYTES);
-  out.writeUInt32LE(Math.floor(id / TWO_32), TAG_BYTES + 4);
+  writeIdLE(out, TAG_BYTES, id);
   return out;
 }
 
@@ -38,22 +43,38 @@ const DENT = Buffer.from('DENT');
 const DTIM = Buffer.from('DTIM');
 
 export function u64le(id: number): Buffer {
-  checkId(id);
   const out = Buffer.allocUnsafe(ID_BYTES);
-  out.writeUInt32LE(id % TWO_32, 0);
-  out.writeUInt32LE(Math.floor(id / TWO_32), 4);
+  writeIdLE(out, 0, id);
   return out;
+}
+
+/** Bytes before the name in a key of tag + id + name (DENT, INOS). */
+export const TAG_AND_ID_BYTES = TAG_BYTES + ID_BYTES;
+
+/** The id of a key that starts with a tag and a little-endian u64 (INOD, DENT, DTIM, INOS). */
+export function idOfKey(key: Uint8Array): number {
+  return Number(Buffer.from(key.buffer, key.byteOffset, key.length).readBigUInt64LE(TAG_BYTES));
+}
+
+/** The name of a key of tag + id + name (a dentry's name, a session's id). */
+export function nameOfKey(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length)
+    .subarray(TAG_AND_ID_BYTES)
+    .toString('utf8');
 }
 
 export const inodeKey = (id: number): Buffer => tagAndId(INOD, id, 0);
 export function dentryKey(parent: number, name: string): Buffer {
   const nameBytes = Buffer.byteLength(name, 'utf8');
   const out = tagAndId(DENT, parent, nameBytes);
-  out.write(name, TAG_BYTES + ID_BYTES, nameBytes, 'utf8');
+  out.write(name, TAG_AND_ID_BYTES, nameBytes, 'utf8');
   return out;
 }
 /** Every dentry of one directory, in name order. */
 export const dentryRange = (parent: number) => prefixRange(tagAndId(DENT, parent, 0));
+/** Every inode, and every dentry of every directory: whole-table scans (diagnosis, tests). */
+export const allInodesRange = () => prefixRange(INOD);
+export const allDentriesRange = () => prefixRange(DENT);
 /** A directory's modification time, kept apart from its inode (see docs/meta.md). */
 export const dirTimesKey = (dir: number): Buffer => tagAndId(DTIM, dir, 0);
 
@@ -61,7 +82,6 @@ export const sessionKey = (inode: number, sessionId: string): Buffer =>
   encodeKey('INOS', u64le(inode), sessionId);
 export const sessionRange = (inode: number) => prefixRange(encodeKey('INOS', u64le(inode)));
 export const allSessionsRange = () => prefixRange(Buffer.from('INOS'));
-export const SESSION_PREFIX_BYTES = 4 + 8;
 
 export const idempotencyKey = (clientId: string, requestId: string): Buffer =>
   encodeKey('IDEM', `${clientId}\u0000${requestId}`);

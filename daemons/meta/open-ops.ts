@@ -10,7 +10,7 @@ import type { MetaMethods, MetaRequestHeader, OpenFlags } from '../common/servic
 import { grownDynStripe } from './chain-allocator.js';
 import { callerOf, enforceQuota, inTxn, type NamespaceContext } from './context.js';
 import { type InodeRecord, toAttrs } from './inode.js';
-import { allSessionsRange, sessionKey } from './keys.js';
+import { allSessionsRange, idOfKey, nameOfKey, sessionKey } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
 import {
   type Caller,
@@ -22,7 +22,7 @@ import {
 } from './permissions.js';
 import { countsInQuota } from './quota-rules.js';
 import { lookup } from './resolve.js';
-import { decodeSession, inodeOfSessionKey, openSession, sessionIdOfKey } from './sessions.js';
+import { decodeSession, openSession } from './sessions.js';
 import { applyTruncate, mayHoldBytesPast } from './truncate-rules.js';
 
 type Req<K extends keyof MetaMethods> = z.output<MetaMethods[K]['request']>;
@@ -299,8 +299,8 @@ export async function listSessions(
   const rows = await ctx.kv.run((tx) => tx.snapshot.getRange(after ?? begin, end, { limit }));
   return rows.map((row) => ({
     key: row.key,
-    inode: inodeOfSessionKey(row.key),
-    sessionId: sessionIdOfKey(row.key),
+    inode: idOfKey(row.key),
+    sessionId: nameOfKey(row.key),
     record: decodeSession(row.value),
   }));
 }

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ThreeFsError } from '../common/errors.js';
 import { packValue, unpackValue } from './inode.js';
-import { SESSION_PREFIX_BYTES, sessionKey, sessionRange } from './keys.js';
+import { sessionKey, sessionRange } from './keys.js';
 import type { MetaTxn } from './meta-txn.js';
 
 export interface SessionRecord {
@@ -41,16 +41,6 @@ export function decodeSession(value: Uint8Array): SessionRecord {
     throw new ThreeFsError('INTERNAL', 'malformed write session record');
   }
   return record as SessionRecord;
-}
-
-export function sessionIdOfKey(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.length)
-    .subarray(SESSION_PREFIX_BYTES)
-    .toString('utf8');
-}
-
-export function inodeOfSessionKey(key: Uint8Array): number {
-  return Number(Buffer.from(key.buffer, key.byteOffset, key.length).readBigUInt64LE(4));
 }
 
 /** Whether any write session is open on the inode (conflict-tracked: a new open retries us). */

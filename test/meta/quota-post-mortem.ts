@@ -3,18 +3,22 @@
 // quota that the tree walk did not reach, with the dentries that still name it. Read straight
 // from the store, beside the meta servers, so a failure that a rerun does not reproduce leaves
 // enough behind to tell a stalled GC from an accounting error or an unreachable cycle.
-import { kvConfig, openKvStore, prefixRange } from '../../daemons/common/kv/index.js';
+import { kvConfig, openKvStore } from '../../daemons/common/kv/index.js';
 import { decodeGcItem } from '../../daemons/meta/gc-queue.js';
 import { decodeInode, unpackValue } from '../../daemons/meta/inode.js';
-import { gcQueueRange, parseGcItemKey } from '../../daemons/meta/keys.js';
+import {
+  allDentriesRange,
+  allInodesRange,
+  gcQueueRange,
+  idOfKey,
+  nameOfKey,
+  parseGcItemKey,
+} from '../../daemons/meta/keys.js';
 import { countsInQuota } from '../../daemons/meta/quota-rules.js';
 
 /** Lines printed at most: a post-mortem must not bury the assertion it explains. */
 const MAX_LINES = 200;
 const SCAN_LIMIT = 100_000;
-
-/** Id of an INOD or DENT key: the little-endian u64 right after the 4-byte tag (keys.ts). */
-const idAfterTag = (key: Uint8Array): number => Number(Buffer.from(key).readBigUInt64LE(4));
 
 export async function quotaPostMortem(
   kvPath: string,
@@ -32,11 +36,11 @@ export async function quotaPostMortem(
         );
       }
       const unreached = new Set<number>();
-      const inodes = prefixRange(Buffer.from('INOD'));
+      const inodes = allInodesRange();
       for (const row of await tx.snapshot.getRange(inodes.begin, inodes.end, {
         limit: SCAN_LIMIT,
       })) {
-        const inode = decodeInode(row.value, idAfterTag(row.key));
+        const inode = decodeInode(row.value, idOfKey(row.key));
         // Unlinked files waiting for GC no longer count; a detached directory's contents still do.
         if (!countsInQuota(inode) || !inode.quotaRoots.includes(quotaRoot)) continue;
         if (reached.has(String(inode.id))) continue;
@@ -44,14 +48,13 @@ export async function quotaPostMortem(
         const { id, type, nlink, parent, name, length } = inode;
         lines.push(`unreached inode ${JSON.stringify({ id, type, nlink, parent, name, length })}`);
       }
-      const dentries = prefixRange(Buffer.from('DENT'));
+      const dentries = allDentriesRange();
       for (const row of await tx.snapshot.getRange(dentries.begin, dentries.end, {
         limit: SCAN_LIMIT,
       })) {
         const { id } = unpackValue(row.value) as { id: number };
         if (!unreached.has(id)) continue;
-        const name = Buffer.from(row.key).subarray(12).toString('utf8');
-        lines.push(`dentry ${idAfterTag(row.key)}/${name} -> unreached inode ${id}`);
+        lines.push(`dentry ${idOfKey(row.key)}/${nameOfKey(row.key)} -> unreached inode ${id}`);
       }
     });
   } finally {
