@@ -1,6 +1,7 @@
 // The read path's shortcuts, row by row: the decoded-inode cache (a directory's record is reused
-// only for identical bytes, bounded, deeply frozen; files and symlinks are never kept) and read-only meta transactions (snapshot reads that
-// never conflict, writes refused) over a real embedded KV store.
+// only for identical bytes, bounded, deeply frozen; files and symlinks are never kept) and
+// read-only meta transactions (snapshot reads that never conflict, writes refused) over a real
+// embedded KV store.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
