@@ -1,8 +1,10 @@
 // Prometheus metrics for one side (client or server) of the RPC layer. Optional: without a registry
-// every method is a no-op. Counts wait in plain numbers until a scrape (PendingCounts below); the
-// latency histogram's label children are cached per service/method.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+// every method is a no-op. Counts wait in plain numbers until a scrape (PendingCounts below), and
+// latencies go to plain buckets (latency-histogram.ts); a call finds its method's entry through two
+// map lookups by the strings it already has, building no key.
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StatusCode } from '../errors.js';
+import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
 
 export type RpcSide = 'client' | 'server';
 type Outcome = StatusCode | 'OK';
@@ -20,8 +22,19 @@ function shared<T>(registry: Registry, name: string, create: () => T): T {
 interface PendingCounts {
   sides: Set<RpcSide>;
   inFlight: Record<RpcSide, number>;
-  calls: Map<string, { labels: CallLabels; count: number }>;
+  calls: CallCount[];
   bytes: Record<RpcSide, { in: number; out: number }>;
+}
+
+interface CallCount {
+  labels: CallLabels;
+  count: number;
+}
+
+/** What one side keeps per method: its latency series and its call counts by outcome. */
+interface MethodEntry {
+  latency: LatencySeries;
+  outcomes: Map<Outcome, CallCount>;
 }
 
 interface CallLabels {
@@ -39,7 +52,7 @@ function pendingOf(registry: Registry): PendingCounts {
     pending = {
       sides: new Set(),
       inFlight: { client: 0, server: 0 },
-      calls: new Map(),
+      calls: [],
       bytes: { client: { in: 0, out: 0 }, server: { in: 0, out: 0 } },
     };
     pendingByRegistry.set(registry, pending);
@@ -48,14 +61,12 @@ function pendingOf(registry: Registry): PendingCounts {
 }
 
 export class RpcMetrics {
-  private readonly latency: Histogram<'side' | 'service' | 'method'>;
+  private readonly latency: LatencyHistogram;
   private readonly protocolErrors: Counter<'side'>;
   private readonly pending: PendingCounts;
   private readonly bytes: { in: number; out: number };
-  private readonly latencyChildren = new Map<
-    string,
-    Histogram.Internal<'side' | 'service' | 'method'>
-  >();
+  /** By service, then method. */
+  private readonly methods = new Map<string, Map<string, MethodEntry>>();
 
   constructor(
     registry: Registry,
@@ -76,7 +87,7 @@ export class RpcMetrics {
           labelNames: ['side', 'service', 'method', 'code'],
           registers,
           collect() {
-            for (const entry of pending.calls.values()) {
+            for (const entry of pending.calls) {
               if (entry.count === 0) continue;
               this.inc({ ...entry.labels }, entry.count);
               entry.count = 0;
@@ -98,19 +109,10 @@ export class RpcMetrics {
           },
         }),
     );
-    this.latency = shared(
+    this.latency = LatencyHistogram.of(
       registry,
       'threefs_rpc_call_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'threefs_rpc_call_duration_seconds',
-          help: 'RPC call latency',
-          labelNames: ['side', 'service', 'method'],
-          buckets: [
-            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
-          ],
-          registers,
-        }),
+      'RPC call latency',
     );
     shared(
       registry,
@@ -151,23 +153,16 @@ export class RpcMetrics {
 
   callFinished(service: string, method: string, code: Outcome, seconds: number): void {
     this.pending.inFlight[this.side]--;
-    const key = `${service}\0${method}`;
-    const codeKey = `${this.side}\0${key}\0${code}`;
-    const calls = this.pending.calls.get(codeKey);
+    const entry = this.entryOf(service, method);
+    const calls = entry.outcomes.get(code);
     if (calls === undefined) {
-      this.pending.calls.set(codeKey, {
-        labels: { side: this.side, service, method, code },
-        count: 1,
-      });
+      const created = { labels: { side: this.side, service, method, code }, count: 1 };
+      entry.outcomes.set(code, created);
+      this.pending.calls.push(created);
     } else {
       calls.count++;
     }
-    let histogram = this.latencyChildren.get(key);
-    if (histogram === undefined) {
-      histogram = this.latency.labels(this.side, service, method);
-      this.latencyChildren.set(key, histogram);
-    }
-    histogram.observe(seconds);
+    entry.latency.observe(seconds);
   }
 
   received(bytes: number): void {
@@ -180,5 +175,22 @@ export class RpcMetrics {
 
   protocolError(): void {
     this.protocolErrors.labels(this.side).inc();
+  }
+
+  private entryOf(service: string, method: string): MethodEntry {
+    let byMethod = this.methods.get(service);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      this.methods.set(service, byMethod);
+    }
+    let entry = byMethod.get(method);
+    if (entry === undefined) {
+      entry = {
+        latency: this.latency.seriesOf({ side: this.side, service, method }),
+        outcomes: new Map(),
+      };
+      byMethod.set(method, entry);
+    }
+    return entry;
   }
 }
