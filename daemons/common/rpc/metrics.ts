@@ -4,7 +4,7 @@
 // map lookups by the strings it already has, building no key.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StatusCode } from '../errors.js';
-import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
+import { LatencyHistogram, type LatencySeries, RPC_LATENCY_BUCKETS } from '../latency-histogram.js';
 
 export type RpcSide = 'client' | 'server';
 type Outcome = StatusCode | 'OK';
@@ -113,6 +113,7 @@ export class RpcMetrics {
       registry,
       'threefs_rpc_call_duration_seconds',
       'RPC call latency',
+      RPC_LATENCY_BUCKETS,
     );
     shared(
       registry,

@@ -5,10 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Histogram, Registry } from 'prom-client';
-import {
-  LATENCY_BUCKETS,
-  LatencyHistogram,
-} from '../../../daemons/common/rpc/latency-histogram.js';
+import { RPC_LATENCY_BUCKETS, LatencyHistogram } from '../../daemons/common/latency-histogram.js';
 
 const NAME = 'threefs_test_latency_seconds';
 
@@ -19,7 +16,7 @@ function reference(observations: Array<[string, number]>): Registry {
     name: NAME,
     help: 'latency',
     labelNames: ['side', 'service', 'method'],
-    buckets: [...LATENCY_BUCKETS],
+    buckets: [...RPC_LATENCY_BUCKETS],
     registers: [registry],
   });
   for (const [method, seconds] of observations)
@@ -33,7 +30,7 @@ function ours(observations: Array<[string, number]>): {
 } {
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'test' });
-  const histogram = LatencyHistogram.of(registry, NAME, 'latency');
+  const histogram = LatencyHistogram.of(registry, NAME, 'latency', RPC_LATENCY_BUCKETS);
   for (const [method, seconds] of observations)
     histogram.seriesOf({ side: 'server', service: 'Meta', method }).observe(seconds);
   return { registry, histogram };
@@ -42,7 +39,7 @@ function ours(observations: Array<[string, number]>): {
 describe('rpc latency histogram', () => {
   it('scrapes as prom-client does, bounds and beyond the last bucket included', async () => {
     const observations: Array<[string, number]> = [
-      ...LATENCY_BUCKETS.map((b): [string, number] => ['stat', b]), // exactly on each bound
+      ...RPC_LATENCY_BUCKETS.map((b): [string, number] => ['stat', b]), // exactly on each bound
       ['stat', 0],
       ['stat', 0.00007],
       ['stat', 0.003],
@@ -58,7 +55,7 @@ describe('rpc latency histogram', () => {
 
   it('is one metric per registry, and reset zeroes every series', async () => {
     const { registry, histogram } = ours([['stat', 0.001]]);
-    assert.equal(LatencyHistogram.of(registry, NAME, 'latency'), histogram);
+    assert.equal(LatencyHistogram.of(registry, NAME, 'latency', RPC_LATENCY_BUCKETS), histogram);
     histogram.reset();
     const text = await registry.metrics();
     assert.match(
@@ -69,5 +66,14 @@ describe('rpc latency histogram', () => {
       text,
       /threefs_test_latency_seconds_bucket\{le="\+Inf",role="test",side="server",service="Meta",method="stat"\} 0/,
     );
+  });
+
+  it('refuses buckets that do not ascend', () => {
+    for (const buckets of [
+      [0.1, 0.1],
+      [1, 0.5],
+      [0.1, Number.NaN],
+    ])
+      assert.throws(() => new LatencyHistogram(NAME, 'latency', buckets), /ascend/);
   });
 });

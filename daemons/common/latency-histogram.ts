@@ -1,4 +1,4 @@
-// The RPC latency histogram, observed with plain array increments. prom-client's Histogram
+// A latency histogram observed with plain array increments (the RPC layer's and the FUSE daemon's). prom-client's Histogram
 // validates and hashes its labels and builds a closure on every observe, ~0.8 µs a call in a
 // tight loop; a ~60 µs metadata stat pays that on the server and again on the client, both on the
 // same two cores. Here each (side, service, method) series is found once by its caller, and an
@@ -7,24 +7,31 @@
 // getForPromString(), get() and reset(). It registers any such object; its type union only lists
 // its own classes, hence the cast in of().
 import type { Metric, Registry } from 'prom-client';
+import { ThreeFsError } from './errors.js';
 
-/** Upper bounds in seconds, as the histogram had when it was a prom-client Histogram. */
-export const LATENCY_BUCKETS: readonly number[] = [
+/** RPC calls' upper bounds in seconds, as when the histogram was a prom-client Histogram. */
+export const RPC_LATENCY_BUCKETS: readonly number[] = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5,
 ];
 
 /** One label set's observations. */
 export class LatencySeries {
   /** Per bucket, then +Inf: observations that fell there (not cumulative). */
-  readonly counts = new Float64Array(LATENCY_BUCKETS.length + 1);
+  readonly counts: Float64Array;
   sum = 0;
   count = 0;
 
-  constructor(readonly labels: Readonly<Record<string, string>>) {}
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly buckets: readonly number[],
+  ) {
+    this.counts = new Float64Array(buckets.length + 1);
+  }
 
   observe(seconds: number): void {
+    const buckets = this.buckets;
     let i = 0;
-    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    while (i < buckets.length && seconds > buckets[i]!) i++;
     this.counts[i]!++;
     this.sum += seconds;
     this.count++;
@@ -64,13 +71,23 @@ export class LatencyHistogram {
   constructor(
     readonly name: string,
     readonly help: string,
-  ) {}
+    /** Upper bounds in seconds, ascending. */
+    readonly buckets: readonly number[],
+  ) {
+    if (!buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b > buckets[i - 1]!)))
+      throw new ThreeFsError('INVALID_ARGUMENT', `histogram ${name}: buckets must ascend`);
+  }
 
   /** The histogram `name` of `registry`, registered on first use. */
-  static of(registry: Registry, name: string, help: string): LatencyHistogram {
+  static of(
+    registry: Registry,
+    name: string,
+    help: string,
+    buckets: readonly number[],
+  ): LatencyHistogram {
     const existing = registry.getSingleMetric(name) as unknown;
     if (existing instanceof LatencyHistogram) return existing;
-    const created = new LatencyHistogram(name, help);
+    const created = new LatencyHistogram(name, help, buckets);
     registry.registerMetric(created as unknown as Metric);
     return created;
   }
@@ -80,7 +97,7 @@ export class LatencyHistogram {
     const key = JSON.stringify(labels);
     let series = this.series.get(key);
     if (series === undefined) {
-      series = new LatencySeries({ ...labels });
+      series = new LatencySeries({ ...labels }, this.buckets);
       this.series.set(key, series);
     }
     return series;
@@ -93,7 +110,7 @@ export class LatencyHistogram {
     for (const s of this.series.values()) {
       const sharedLabels = s.labels;
       let cumulative = 0;
-      LATENCY_BUCKETS.forEach((le, i) => {
+      this.buckets.forEach((le, i) => {
         cumulative += s.counts[i]!;
         values.push({ value: cumulative, labels: { le }, sharedLabels, metricName: bucket });
       });
