@@ -8,6 +8,7 @@ import { Heartbeater } from '../client/heartbeater.js';
 import { MgmtdClient } from '../client/mgmtd-client.js';
 import { RoutingCache } from '../client/routing-cache.js';
 import { ThreeFsError } from '../common/errors.js';
+import { retire } from '../common/pooled-views.js';
 import type { Logger } from '../common/log.js';
 import type { RoutingInfo, SyncProgress } from '../common/routing.js';
 import { type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
@@ -336,14 +337,24 @@ export class StorageServer {
           const { results, payload, payloadCrc } = await this.queries.batchRead(req);
           return { body: { results }, payload, payloadCrc };
         }),
+      // An update's payload is done with once the update settled (written here, forwarded and
+      // answered): its pool block goes back now, not at the next full GC (pooled-views.ts).
       write: (req, ctx) =>
-        this.guard(async () => ({
-          body: await this.craq.handle(req, ctx.payload, 'client', ctx.payloadCrc),
-        })),
+        this.guard(async () => {
+          try {
+            return { body: await this.craq.handle(req, ctx.payload, 'client', ctx.payloadCrc) };
+          } finally {
+            retire(ctx.payload);
+          }
+        }),
       update: (req, ctx) =>
-        this.guard(async () => ({
-          body: await this.craq.handle(req, ctx.payload, 'chain', ctx.payloadCrc),
-        })),
+        this.guard(async () => {
+          try {
+            return { body: await this.craq.handle(req, ctx.payload, 'chain', ctx.payloadCrc) };
+          } finally {
+            retire(ctx.payload);
+          }
+        }),
       queryLastChunk: (req) =>
         this.guard(async () => ({
           body: this.queries.queryLastChunk(

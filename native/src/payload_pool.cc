@@ -39,7 +39,9 @@ PayloadPool::Block* PayloadPool::Acquire(size_t length) {
     // block: the chunk engine's read pool is this class too.
     auto* data = static_cast<uint8_t*>(std::aligned_alloc(kAlign, capacity));
     if (data == nullptr) return nullptr;
-    blocks_.push_back(Block{static_cast<uint32_t>(blocks_.size() + 1), data, capacity, false, nullptr});
+    const auto id = static_cast<uint32_t>(blocks_.size() + 1);
+    blocks_.push_back(Block{id, data, capacity, false, nullptr});
+    byAddress_[reinterpret_cast<uintptr_t>(data)] = id;
     totalBytes_ += capacity;
     block = &blocks_.back();
   }
@@ -60,14 +62,41 @@ void PayloadPool::Release(uint32_t id) {
     return;
   }
   block->inUse = false;
+  MaybeFree(block);
+}
+
+void PayloadPool::Unhold(uint32_t id) {
+  Block* block = Find(id);
+  if (block == nullptr) return;  // drained at shutdown
+  if (block->holds == 0) {
+    badReleases_++;  // an unhold without a hold: a bug, counted like a bad release
+    return;
+  }
+  block->holds--;
+  MaybeFree(block);
+}
+
+void PayloadPool::MaybeFree(Block* block) {
+  if (block->inUse || block->holds > 0) return;
   inUseBytes_ -= block->capacity;
-  free_[static_cast<size_t>(ClassOf(block->capacity))].push_back(id);
+  free_[static_cast<size_t>(ClassOf(block->capacity))].push_back(block->id);
+}
+
+PayloadPool::Block* PayloadPool::Containing(const uint8_t* data, size_t length) {
+  const auto at = reinterpret_cast<uintptr_t>(data);
+  auto it = byAddress_.upper_bound(at);
+  if (it == byAddress_.begin()) return nullptr;
+  --it;
+  Block* block = Find(it->second);
+  if (block == nullptr || at + length > it->first + block->capacity) return nullptr;
+  return block;
 }
 
 std::vector<PayloadPool::Block> PayloadPool::Drain() {
   std::vector<Block> drained;
   drained.swap(blocks_);
   free_.clear();
+  byAddress_.clear();
   totalBytes_ = inUseBytes_ = 0;
   return drained;
 }

@@ -8,7 +8,8 @@
 //   connected
 //   frame     aux = payload length, a = header+body Buffer, b = payload: a Buffer, or (d > 0)
 //             the ArrayBuffer of pool block d, of which JS makes a view and calls
-//             releaseBlock(d) once that view is collected (payload_pool.h); undefined for none;
+//             releaseBlock(d) once that view is collected or retired (payload_pool.h);
+//             undefined for none;
 //             c = data CRC matched
 //   badHeader a = the 40 header bytes
 //   written   aux = bytes written by a readiness callback (writes from flush() are returned)
@@ -187,12 +188,13 @@ Napi::Value TakeBuffer(Napi::Env env, uint8_t*& data, size_t length) {
                                     [](Napi::Env, uint8_t* bytes) { std::free(bytes); });
 }
 
-using PayloadRef = Napi::Reference<Napi::Value>;
-
-void ReleaseTokens(std::vector<void*>* tokens) {
-  for (void* token : *tokens) delete static_cast<PayloadRef*>(token);
-  tokens->clear();
-}
+// What a queued payload send keeps until its bytes are written: the JS value (so the memory stays
+// alive) and, when the payload lies in a block of this transport's pool, that block's id (held, so
+// JS releasing the block early does not let a received frame reuse it under the send).
+struct SendToken {
+  Napi::Reference<Napi::Value> payload;
+  uint32_t block = 0;
+};
 
 class Transport;
 
@@ -462,6 +464,15 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
     uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), FreeSocket);
   }
 
+  void ReleaseTokens(std::vector<void*>* tokens) {
+    for (void* token : *tokens) {
+      auto* sent = static_cast<SendToken*>(token);
+      if (sent->block != 0) pool_.Unhold(sent->block);
+      delete sent;
+    }
+    tokens->clear();
+  }
+
   // Writes what is queued; returns bytes written (-1 if the socket closed on a write error).
   long long FlushSocket(Socket* s, std::vector<Event>* events) {
     if (s->closed || s->connecting) return 0;
@@ -721,7 +732,12 @@ class Transport : public Napi::ObjectWrap<Transport>, public threefs::PayloadAll
       } else {
         item.payload = payload.Data();
         item.payloadLen = payload.ByteLength();
-        item.token = new PayloadRef(Napi::Persistent(info[2]));
+        auto* token = new SendToken{Napi::Persistent(info[2]), 0};
+        if (threefs::PayloadPool::Block* pooled = pool_.Containing(item.payload, item.payloadLen)) {
+          pool_.Hold(pooled);
+          token->block = pooled->id;
+        }
+        item.token = token;
       }
     }
     s->conn->Queue(std::move(item));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { isPooled, PooledViews, slice } from '../../daemons/common/pooled-views.js';
+import { isPooled, PooledViews, retire, slice } from '../../daemons/common/pooled-views.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -65,5 +65,36 @@ describe('pooled views', () => {
     view = undefined;
     await collectUntil(() => false);
     assert.deepEqual(released, []);
+  });
+
+  it('retire hands a block back at once, exactly once, and waits for live slices', async () => {
+    const released: number[] = [];
+    const pool = new PooledViews((block) => released.push(block));
+    const memory = new ArrayBuffer(64 * 1024);
+    let view: Buffer | undefined = pool.view(5, memory, 0, 4096);
+    retire(view);
+    assert.deepEqual(released, [5]); // no collection needed
+    retire(view); // a second retire, and later the view's collection, release nothing more
+    view = undefined;
+    await collectUntil(() => released.length > 1);
+    assert.deepEqual(released, [5]);
+
+    let whole: Buffer | undefined = pool.view(6, memory, 0, 4096);
+    let part: Buffer | undefined = slice(whole, 10, 20);
+    assert.equal(part.byteOffset, 10);
+    retire(whole);
+    assert.deepEqual(released, [5]); // the slice still reads the block
+    whole = undefined;
+    part = undefined;
+    await collectUntil(() => released.length > 1);
+    assert.deepEqual(released, [5, 6]);
+    assert.equal(pool.blocksInUse, 0);
+  });
+
+  it('retire of a plain Buffer, or of nothing, does nothing', () => {
+    const plain = Buffer.from('abc');
+    retire(plain);
+    retire(undefined);
+    assert.equal(plain.toString(), 'abc');
   });
 });

@@ -8,7 +8,9 @@ import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CoreService, type RpcClient } from '../../../daemons/common/rpc/index.js';
+import { z } from 'zod';
+import { retire } from '../../../daemons/common/pooled-views.js';
+import { CoreService, defineService, type RpcClient } from '../../../daemons/common/rpc/index.js';
 import { nativeTransport } from '../../../daemons/common/rpc/native-transport.js';
 import {
   handshakeFrame,
@@ -16,6 +18,7 @@ import {
   rawConnect,
   requestFrame,
   startServer,
+  TestService,
   type TestServer,
   waitFor,
 } from './helpers.js';
@@ -152,6 +155,62 @@ describe('native transport', () => {
       for (const socket of raw) socket.destroy();
       child.stdin.end();
       await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  it('a retired payload block still being sent is not reused until the send is done', async () => {
+    // The server echoes a 12 MiB payload back to a peer that is not reading, then its owner
+    // retires the payload (pooled-views.ts) while the reply still sits in the send queue. Another
+    // 12 MiB frame then arrives: without the send's hold on the block it would land in it, and the
+    // stalled reply would carry its bytes.
+    const RetireService = defineService({
+      id: 101,
+      name: 'Retire',
+      methods: { echo: { id: 1, request: z.object({}), response: z.object({}) } },
+    });
+    const server = await startServer({ transport: 'native', maxFrameBytes: 16 * MiB });
+    let retired = false;
+    server.server.register(RetireService, {
+      echo: (_req, ctx) => {
+        setTimeout(() => {
+          retire(ctx.payload);
+          retired = true;
+        }, 50);
+        return { body: {}, payload: ctx.payload };
+      },
+    });
+    const other = newClient(server.server.address, { transport: 'native' });
+    const peer = await rawConnect(server.server.address);
+    try {
+      let aa = 0;
+      let bb = 0;
+      let received = 0;
+      peer.socket.removeAllListeners('data'); // count bytes here: the helper's decoder caps frames at 1 MiB
+      peer.socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        for (const byte of chunk) {
+          if (byte === 0xaa) aa++;
+          else if (byte === 0xbb) bb++;
+        }
+      });
+      peer.socket.pause();
+      peer.socket.write(handshakeFrame());
+      peer.socket.write(requestFrame(RetireService.id, 1, 1, {}, Buffer.alloc(12 * MiB, 0xaa)));
+      await waitFor(() => retired, 5000, 'the handler to retire its payload');
+      const reply = await other.call(
+        TestService.methods.checksum,
+        {},
+        { payload: Buffer.alloc(12 * MiB, 0xbb) },
+      );
+      assert.equal(reply.payload?.length, 12 * MiB);
+      peer.socket.resume();
+      await waitFor(() => aa >= 12 * MiB, 10_000, 'the stalled reply to arrive');
+      assert.equal(bb, 0, `the stalled reply carried ${bb} bytes of the later frame`);
+      assert.ok(received >= 12 * MiB);
+    } finally {
+      peer.socket.destroy();
+      await other.close();
+      await server.close();
     }
   });
 
