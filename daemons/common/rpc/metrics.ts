@@ -5,6 +5,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StatusCode } from '../errors.js';
 import { LatencyHistogram, type LatencySeries, RPC_LATENCY_BUCKETS } from '../latency-histogram.js';
+import { runningNativeTransport } from './native-transport.js';
 
 export type RpcSide = 'client' | 'server';
 type Outcome = StatusCode | 'OK';
@@ -132,6 +133,25 @@ export class RpcMetrics {
               counts.in = 0;
               counts.out = 0;
             }
+          },
+        }),
+    );
+    shared(
+      registry,
+      'threefs_rpc_payload_pool_bytes',
+      () =>
+        new Gauge({
+          name: 'threefs_rpc_payload_pool_bytes',
+          help:
+            'Recycled payload memory of the native transport: its blocks (total) and those a ' +
+            'payload still holds (in_use); at the cap (THREEFS_RPC_PAYLOAD_POOL_MB) new ' +
+            'payloads are one-off allocations',
+          labelNames: ['state'],
+          registers,
+          collect() {
+            const pool = runningNativeTransport()?.payloadPool;
+            this.set({ state: 'total' }, pool?.totalBytes ?? 0);
+            this.set({ state: 'in_use' }, pool?.inUseBytes ?? 0);
           },
         }),
     );

@@ -265,6 +265,11 @@ export function nativeTransport(): NativeTransport {
   return shared;
 }
 
+/** The process's native transport if something started it (metrics read it without starting it). */
+export function runningNativeTransport(): NativeTransport | undefined {
+  return shared;
+}
+
 /** Stops the process's native transport (if started): every socket closes, the thread is joined. */
 export function stopNativeTransport(): void {
   shared?.stop();

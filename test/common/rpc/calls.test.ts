@@ -195,13 +195,15 @@ describe('rpc calls over TCP', () => {
         { message: 'm' },
         { payload: Buffer.alloc(1000) },
       );
+      // 256 KiB: received into the native transport's payload pool (64 KiB and up).
+      await client.call(CoreService.methods.echo, {}, { payload: Buffer.alloc(256 * 1024) });
       await assert.rejects(
         client.call(TestService.methods.fail, { code: 'NOT_FOUND', message: 'x' }),
       );
       const text = await registry.metrics();
       assert.match(
         text,
-        /threefs_rpc_calls_total\{side="server",service="Core",method="echo",code="OK"\} 1/,
+        /threefs_rpc_calls_total\{side="server",service="Core",method="echo",code="OK"\} 2/,
       );
       assert.match(
         text,
@@ -212,8 +214,11 @@ describe('rpc calls over TCP', () => {
       assert.ok(bytesIn && Number(bytesIn[1]) > 1000);
       assert.match(
         text,
-        /threefs_rpc_call_duration_seconds_count\{side="server",service="Core",method="echo"\} 1/,
+        /threefs_rpc_call_duration_seconds_count\{side="server",service="Core",method="echo"\} 2/,
       );
+      const poolTotal = /threefs_rpc_payload_pool_bytes\{state="total"\} (\d+)/.exec(text);
+      assert.ok(poolTotal && Number(poolTotal[1]) >= 256 * 1024, 'the payload pool is reported');
+      assert.match(text, /threefs_rpc_payload_pool_bytes\{state="in_use"\} \d+/);
     } finally {
       await client.close();
       await served.close();
