@@ -29,10 +29,16 @@ PayloadPool::Block* PayloadPool::Acquire(size_t length) {
   if (free_.size() <= static_cast<size_t>(cls)) free_.resize(static_cast<size_t>(cls) + 1);
   auto& list = free_[static_cast<size_t>(cls)];
   Block* block = nullptr;
-  if (!list.empty()) {
-    block = &blocks_[list.back() - 1];
+  while (block == nullptr && !list.empty()) {
+    Block* candidate = &blocks_[list.back() - 1];
     list.pop_back();
-  } else {
+    candidate->isFree = false;
+    inUseBytes_ += candidate->capacity;
+    // Held while free: a send of a view whose block was already released (a bug, counted in
+    // Hold). It stays out of the free list until that send is done (MaybeFree puts it back).
+    if (candidate->holds == 0) block = candidate;
+  }
+  if (block == nullptr) {
     const size_t capacity = kMinBlock << cls;
     if (totalBytes_ + capacity > limitBytes_) return nullptr;
     // Page-aligned (capacity is a power of two >= 64 KiB), so O_DIRECT can read straight into a
@@ -43,10 +49,10 @@ PayloadPool::Block* PayloadPool::Acquire(size_t length) {
     blocks_.push_back(Block{id, data, capacity, false, nullptr});
     byAddress_[reinterpret_cast<uintptr_t>(data)] = id;
     totalBytes_ += capacity;
+    inUseBytes_ += capacity;
     block = &blocks_.back();
   }
   block->inUse = true;
-  inUseBytes_ += block->capacity;
   return block;
 }
 
@@ -76,8 +82,14 @@ void PayloadPool::Unhold(uint32_t id) {
   MaybeFree(block);
 }
 
+void PayloadPool::Hold(Block* block) {
+  if (block->isFree) badReleases_++;  // a send of a view JS already released: a bug
+  block->holds++;
+}
+
 void PayloadPool::MaybeFree(Block* block) {
-  if (block->inUse || block->holds > 0) return;
+  if (block->isFree || block->inUse || block->holds > 0) return;
+  block->isFree = true;
   inUseBytes_ -= block->capacity;
   free_[static_cast<size_t>(ClassOf(block->capacity))].push_back(block->id);
 }

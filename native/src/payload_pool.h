@@ -31,7 +31,8 @@ class PayloadPool {
     size_t capacity;
     bool inUse;    // the connection reading into it, or JS, has it
     void* handle;  // the binding's reference to the block's ArrayBuffer (nullptr until created)
-    uint32_t holds = 0;  // queued sends reading from it
+    uint32_t holds = 0;   // queued sends reading from it
+    bool isFree = false;  // in the free list (so never listed twice)
   };
 
   explicit PayloadPool(size_t limitBytes) : limitBytes_(limitBytes) {}
@@ -50,14 +51,14 @@ class PayloadPool {
   Block* Containing(const uint8_t* data, size_t length);
   // A send reads from the block until the matching Unhold. Unhold of an unknown id is ignored
   // (the pool may have been drained at shutdown); one without a hold counts as a bad release.
-  void Hold(Block* block) { block->holds++; }
+  void Hold(Block* block);
   void Unhold(uint32_t id);
   // Takes the memory of every block out of the pool (for shutdown); returns the blocks.
   std::vector<Block> Drain();
 
   size_t totalBytes() const { return totalBytes_; }
-  size_t inUseBytes() const { return inUseBytes_; }
-  uint64_t badReleases() const { return badReleases_; }
+  size_t inUseBytes() const { return inUseBytes_; }  // every block not in the free list
+  uint64_t badReleases() const { return badReleases_; }  // and holds of released blocks
 
  private:
   static int ClassOf(size_t length);
