@@ -18,6 +18,7 @@ import { MetaClient } from '../daemons/client/meta-client.js';
 import { quietLog } from '../test/helpers/cluster.js';
 import { MetaTestCluster } from '../test/meta/meta-cluster.js';
 import { diskFdatasyncRate, kvCommitCeiling, rpcEchoFloor } from './meta-limits.js';
+import { median } from './median.js';
 import { cpuDuring } from './process-cpu.js';
 import type { DaemonProcess } from '../test/helpers/daemon-process.js';
 
@@ -31,17 +32,11 @@ const DIRS = 100;
  */
 const STAT_PASSES = 3;
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
-}
-
 /** The median rate of STAT_PASSES passes of `pass`, and every pass's rate. */
 async function statPasses(pass: () => Promise<number>): Promise<[number, number[]]> {
   const rates: number[] = [];
   for (let i = 0; i < STAT_PASSES; i++) rates.push(await pass());
-  return [median(rates), rates];
+  return [Math.round(median(rates)), rates];
 }
 
 /** The machine's limits with a given number of clients, measured in the same run. */

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
 import { barChartPng } from './chart.js';
 import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
+import { median } from './median.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
@@ -20,6 +21,9 @@ const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
  * over the rounds and the range of the mount's ratio.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) {
+  throw new Error(`BENCH_ROUNDS must be an integer 1..20, got '${process.env.BENCH_ROUNDS}'`);
+}
 /**
  * Seconds of one pass of every fio workload through the mount before round 1, not counted
  * (BENCH_WARMUP_SECONDS; 0 skips it). The daemons' data paths are JIT-compiled while they run: a
@@ -33,15 +37,6 @@ if (!(Number.isInteger(WARMUP_SECONDS) && WARMUP_SECONDS >= 0 && WARMUP_SECONDS 
   throw new Error(
     `BENCH_WARMUP_SECONDS must be an integer 0..120, got '${process.env.BENCH_WARMUP_SECONDS}'`,
   );
-}
-if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) {
-  throw new Error(`BENCH_ROUNDS must be an integer 1..20, got '${process.env.BENCH_ROUNDS}'`);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
