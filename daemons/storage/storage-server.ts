@@ -11,13 +11,18 @@ import { ThreeFsError } from '../common/errors.js';
 import { retire } from '../common/pooled-views.js';
 import type { Logger } from '../common/log.js';
 import type { RoutingInfo, SyncProgress } from '../common/routing.js';
-import { type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
+import { type CallContext, type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
 import { MgmtdService } from '../common/services/mgmtd.js';
 import { StorageService } from '../common/services/storage.js';
 import type { ChunkStore } from './chunk-store.js';
 import { ChunkQueries, metaToWire } from './chunk-queries.js';
 import type { StorageConfig } from './config.js';
-import { CraqUpdates, INTERNAL_SEQNUM } from './craq-updates.js';
+import {
+  CraqUpdates,
+  INTERNAL_SEQNUM,
+  type UpdateReply,
+  type UpdateRequest,
+} from './craq-updates.js';
 import { mapRegion, unmapRegion } from './engine/chunk-io.js';
 import { LocalRegions } from './local-regions.js';
 import { ResyncWorker } from './resync.js';
@@ -330,6 +335,25 @@ export class StorageServer {
     }
   }
 
+  /**
+   * A client's write or a predecessor's update. Its payload is done with once the update settled
+   * (written here, forwarded and answered): the pool block goes back then, not at the next full
+   * GC (pooled-views.ts, retire).
+   */
+  private applyUpdate(
+    req: UpdateRequest,
+    ctx: CallContext,
+    source: 'client' | 'chain',
+  ): Promise<{ body: UpdateReply }> {
+    return this.guard(async () => {
+      try {
+        return { body: await this.craq.handle(req, ctx.payload, source, ctx.payloadCrc) };
+      } finally {
+        retire(ctx.payload);
+      }
+    });
+  }
+
   private handlers(): Handlers<typeof StorageService> {
     return {
       batchRead: (req) =>
@@ -337,24 +361,8 @@ export class StorageServer {
           const { results, payload, payloadCrc } = await this.queries.batchRead(req);
           return { body: { results }, payload, payloadCrc };
         }),
-      // An update's payload is done with once the update settled (written here, forwarded and
-      // answered): its pool block goes back now, not at the next full GC (pooled-views.ts).
-      write: (req, ctx) =>
-        this.guard(async () => {
-          try {
-            return { body: await this.craq.handle(req, ctx.payload, 'client', ctx.payloadCrc) };
-          } finally {
-            retire(ctx.payload);
-          }
-        }),
-      update: (req, ctx) =>
-        this.guard(async () => {
-          try {
-            return { body: await this.craq.handle(req, ctx.payload, 'chain', ctx.payloadCrc) };
-          } finally {
-            retire(ctx.payload);
-          }
-        }),
+      write: (req, ctx) => this.applyUpdate(req, ctx, 'client'),
+      update: (req, ctx) => this.applyUpdate(req, ctx, 'chain'),
       queryLastChunk: (req) =>
         this.guard(async () => ({
           body: this.queries.queryLastChunk(
