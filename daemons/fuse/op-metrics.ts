@@ -1,10 +1,11 @@
 // Per-request metrics of the FUSE daemon: how many requests of each kind the kernel sent and how
 // each ended (ok, or the errno the kernel got), and how long the daemon took to answer. As in the
-// RPC layer (docs/rpc.md, "Metrics"), a request adds to plain numbers: counts wait until a scrape
-// (the counter's collect hook) and durations go to plain buckets (common/latency-histogram.ts),
-// each op's entry found by one map lookup on its number.
+// RPC layer (docs/rpc.md, "Metrics"), a request adds to plain numbers that reach prom-client at
+// scrape time (common/deferred-counter.ts, common/latency-histogram.ts), each op's entries found
+// by one map lookup on its number.
 import { constants } from 'node:os';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { type CountEntry, DeferredCounter } from '../common/deferred-counter.js';
 import { LatencyHistogram, type LatencySeries } from '../common/latency-histogram.js';
 import { opName } from './native-fuse.js';
 
@@ -17,37 +18,23 @@ export const FUSE_DURATION_BUCKETS: readonly number[] = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30,
 ];
 
-interface ResultCount {
-  labels: { op: string; result: string };
-  count: number;
-}
-
 interface OpEntry {
   duration: LatencySeries;
-  results: Map<number, ResultCount>;
+  results: Map<number, CountEntry>;
 }
 
 export class FuseOpMetrics {
+  private readonly requests: DeferredCounter<'op' | 'result'>;
   private readonly duration: LatencyHistogram;
   private readonly ops = new Map<number, OpEntry>();
-  /** Every result count, for the counter's collect hook. */
-  private readonly counts: ResultCount[] = [];
 
   constructor(registry: Registry) {
-    const counts = this.counts;
-    new Counter({
-      name: 'threefs_fuse_requests_total',
-      help: 'FUSE requests answered in JS, by operation and result (ok or the errno returned)',
-      labelNames: ['op', 'result'],
-      registers: [registry],
-      collect() {
-        for (const c of counts) {
-          if (c.count === 0) continue;
-          this.inc({ ...c.labels }, c.count);
-          c.count = 0;
-        }
-      },
-    });
+    this.requests = DeferredCounter.of<'op' | 'result'>(
+      registry,
+      'threefs_fuse_requests_total',
+      'FUSE requests answered in JS, by operation and result (ok or the errno returned)',
+      ['op', 'result'],
+    );
     this.duration = LatencyHistogram.of(
       registry,
       'threefs_fuse_request_duration_seconds',
@@ -63,15 +50,13 @@ export class FuseOpMetrics {
       entry = { duration: this.duration.seriesOf({ op: this.nameOf(op) }), results: new Map() };
       this.ops.set(op, entry);
     }
-    const count = entry.results.get(errno);
+    let count = entry.results.get(errno);
     if (count === undefined) {
       const result = errno === 0 ? 'ok' : (errnoName.get(errno) ?? `errno ${errno}`);
-      const created = { labels: { op: this.nameOf(op), result }, count: 1 };
-      entry.results.set(errno, created);
-      this.counts.push(created);
-    } else {
-      count.count++;
+      count = this.requests.entry({ op: this.nameOf(op), result });
+      entry.results.set(errno, count);
     }
+    count.count++;
     entry.duration.observe(seconds);
   }
 

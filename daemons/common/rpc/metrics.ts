@@ -1,71 +1,52 @@
 // Prometheus metrics for one side (client or server) of the RPC layer. Optional: without a registry
-// every method is a no-op. Counts wait in plain numbers until a scrape (PendingCounts below), and
-// latencies go to plain buckets (latency-histogram.ts); a call finds its method's entry through two
-// map lookups by the strings it already has, building no key.
+// every method is a no-op. The hot path adds to plain numbers that reach prom-client when /metrics
+// is scraped: counts (deferred-counter.ts), latencies (latency-histogram.ts) and calls in flight
+// (a number per side, shared by the registry's RpcMetrics). A call finds its method's entry
+// through two map lookups by the strings it already has, building no key.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { type CountEntry, DeferredCounter } from '../deferred-counter.js';
 import type { StatusCode } from '../errors.js';
 import { LatencyHistogram, type LatencySeries, RPC_LATENCY_BUCKETS } from '../latency-histogram.js';
 import { runningNativeTransport } from './native-transport.js';
 
 export type RpcSide = 'client' | 'server';
 type Outcome = StatusCode | 'OK';
+type CallLabel = 'side' | 'service' | 'method' | 'code';
 
 function shared<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
-/**
- * Call, in-flight and byte counts gathered since the last scrape, for every RpcMetrics of one
- * registry. The hot path adds to plain numbers here and prom-client receives them when scraped
- * (each metric's collect hook): a prom-client inc or set hashes its labels on every call, and
- * five of those per call were ~3 µs of a ~60 µs metadata stat.
- */
-interface PendingCounts {
+/** Calls in flight per side, for every RpcMetrics of one registry (the gauge sets them at scrape). */
+interface InFlight {
   sides: Set<RpcSide>;
-  inFlight: Record<RpcSide, number>;
-  calls: CallCount[];
-  bytes: Record<RpcSide, { in: number; out: number }>;
+  counts: Record<RpcSide, number>;
 }
 
-interface CallCount {
-  labels: CallLabels;
-  count: number;
+const inFlightByRegistry = new WeakMap<Registry, InFlight>();
+
+function inFlightOf(registry: Registry): InFlight {
+  let inFlight = inFlightByRegistry.get(registry);
+  if (inFlight === undefined) {
+    inFlight = { sides: new Set(), counts: { client: 0, server: 0 } };
+    inFlightByRegistry.set(registry, inFlight);
+  }
+  return inFlight;
 }
 
 /** What one side keeps per method: its latency series and its call counts by outcome. */
 interface MethodEntry {
   latency: LatencySeries;
-  outcomes: Map<Outcome, CallCount>;
-}
-
-interface CallLabels {
-  side: RpcSide;
-  service: string;
-  method: string;
-  code: Outcome;
-}
-
-const pendingByRegistry = new WeakMap<Registry, PendingCounts>();
-
-function pendingOf(registry: Registry): PendingCounts {
-  let pending = pendingByRegistry.get(registry);
-  if (pending === undefined) {
-    pending = {
-      sides: new Set(),
-      inFlight: { client: 0, server: 0 },
-      calls: [],
-      bytes: { client: { in: 0, out: 0 }, server: { in: 0, out: 0 } },
-    };
-    pendingByRegistry.set(registry, pending);
-  }
-  return pending;
+  outcomes: Map<Outcome, CountEntry>;
 }
 
 export class RpcMetrics {
+  private readonly calls: DeferredCounter<CallLabel>;
   private readonly latency: LatencyHistogram;
   private readonly protocolErrors: Counter<'side'>;
-  private readonly pending: PendingCounts;
-  private readonly bytes: { in: number; out: number };
+  private readonly inFlight: InFlight;
+  private readonly bytesIn: CountEntry;
+  private readonly bytesOut: CountEntry;
   /** By service, then method. */
   private readonly methods = new Map<string, Map<string, MethodEntry>>();
 
@@ -74,28 +55,15 @@ export class RpcMetrics {
     private readonly side: RpcSide,
   ) {
     const registers = [registry];
-    const pending = pendingOf(registry);
-    pending.sides.add(side);
-    this.pending = pending;
-    this.bytes = pending.bytes[side];
-    shared(
+    this.calls = DeferredCounter.of<CallLabel>(
       registry,
       'threefs_rpc_calls_total',
-      () =>
-        new Counter({
-          name: 'threefs_rpc_calls_total',
-          help: 'RPC calls finished, by outcome code (OK or a ThreeFsError code)',
-          labelNames: ['side', 'service', 'method', 'code'],
-          registers,
-          collect() {
-            for (const entry of pending.calls) {
-              if (entry.count === 0) continue;
-              this.inc({ ...entry.labels }, entry.count);
-              entry.count = 0;
-            }
-          },
-        }),
+      'RPC calls finished, by outcome code (OK or a ThreeFsError code)',
+      ['side', 'service', 'method', 'code'],
     );
+    const inFlight = inFlightOf(registry);
+    inFlight.sides.add(side);
+    this.inFlight = inFlight;
     shared(
       registry,
       'threefs_rpc_in_flight',
@@ -106,7 +74,7 @@ export class RpcMetrics {
           labelNames: ['side'],
           registers,
           collect() {
-            for (const s of pending.sides) this.set({ side: s }, pending.inFlight[s]);
+            for (const s of inFlight.sides) this.set({ side: s }, inFlight.counts[s]);
           },
         }),
     );
@@ -116,26 +84,14 @@ export class RpcMetrics {
       'RPC call latency',
       RPC_LATENCY_BUCKETS,
     );
-    shared(
+    const bytes = DeferredCounter.of<'side' | 'direction'>(
       registry,
       'threefs_rpc_bytes_total',
-      () =>
-        new Counter({
-          name: 'threefs_rpc_bytes_total',
-          help: 'Bytes of RPC frames sent (out) and received (in)',
-          labelNames: ['side', 'direction'],
-          registers,
-          collect() {
-            for (const s of pending.sides) {
-              const counts = pending.bytes[s];
-              this.inc({ side: s, direction: 'in' }, counts.in);
-              this.inc({ side: s, direction: 'out' }, counts.out);
-              counts.in = 0;
-              counts.out = 0;
-            }
-          },
-        }),
+      'Bytes of RPC frames sent (out) and received (in)',
+      ['side', 'direction'],
     );
+    this.bytesIn = bytes.entry({ side, direction: 'in' });
+    this.bytesOut = bytes.entry({ side, direction: 'out' });
     shared(
       registry,
       'threefs_rpc_payload_pool_bytes',
@@ -169,29 +125,27 @@ export class RpcMetrics {
   }
 
   callStarted(): void {
-    this.pending.inFlight[this.side]++;
+    this.inFlight.counts[this.side]++;
   }
 
   callFinished(service: string, method: string, code: Outcome, seconds: number): void {
-    this.pending.inFlight[this.side]--;
+    this.inFlight.counts[this.side]--;
     const entry = this.entryOf(service, method);
-    const calls = entry.outcomes.get(code);
+    let calls = entry.outcomes.get(code);
     if (calls === undefined) {
-      const created = { labels: { side: this.side, service, method, code }, count: 1 };
-      entry.outcomes.set(code, created);
-      this.pending.calls.push(created);
-    } else {
-      calls.count++;
+      calls = this.calls.entry({ side: this.side, service, method, code });
+      entry.outcomes.set(code, calls);
     }
+    calls.count++;
     entry.latency.observe(seconds);
   }
 
   received(bytes: number): void {
-    this.bytes.in += bytes;
+    this.bytesIn.count += bytes;
   }
 
   sent(bytes: number): void {
-    this.bytes.out += bytes;
+    this.bytesOut.count += bytes;
   }
 
   protocolError(): void {
