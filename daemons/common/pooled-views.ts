@@ -64,7 +64,7 @@ export class PooledViews {
   }
 
   /** `view` of `block` is retired (the module's retire()): it no longer counts. */
-  retire(view: Buffer, block: number): void {
+  retire(view: Uint8Array, block: number): void {
     this.registry.unregister(view);
     this.drop(block);
   }
@@ -115,7 +115,7 @@ export function retire(data: Uint8Array | undefined): void {
   const owner = owners.get(data);
   if (owner === undefined) return;
   owners.delete(data);
-  owner.pool.retire(data as Buffer, owner.block);
+  owner.pool.retire(data, owner.block);
 }
 
 /** Whether `data` views a pool block (it must then be sliced with `slice()`). */

@@ -21,10 +21,18 @@ export function testDir(name: string): string {
   return mkdtempSync(path.join(base, `${name}-`));
 }
 
-/** The value of metric `name` on a daemon's status server (its first sample; NaN if absent). */
-export async function metricValue(statusUrl: unknown, name: string): Promise<number> {
+/**
+ * The value of metric `name` on a daemon's status server: its first sample, or the first whose
+ * labels include `label` (e.g. 'state="in_use"'); NaN if absent.
+ */
+export async function metricValue(
+  statusUrl: unknown,
+  name: string,
+  label?: string,
+): Promise<number> {
   const text = await (await fetch(`${String(statusUrl)}/metrics`)).text();
-  return Number(new RegExp(`^${name}(?:{[^}]*})? (\\S+)`, 'm').exec(text)?.[1]);
+  const labels = label === undefined ? '(?:{[^}]*})?' : `{[^}]*${label}[^}]*}`;
+  return Number(new RegExp(`^${name}${labels} (\\S+)`, 'm').exec(text)?.[1]);
 }
 
 /** How often a cluster's background work runs (heartbeats, routing polls, chain checks). */

@@ -7,20 +7,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { chunkId } from '../../daemons/common/layout.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { metricValue, TestCluster } from '../helpers/cluster.js';
 
 const MiB = 1024 * 1024;
-
-async function poolBytes(statusUrl: unknown): Promise<{ total: number; inUse: number }> {
-  const text = await (await fetch(`${String(statusUrl)}/metrics`)).text();
-  const sample = (state: string) =>
-    Number(
-      new RegExp(`^threefs_rpc_payload_pool_bytes\\{state="${state}"[^}]*\\} (\\S+)`, 'm').exec(
-        text,
-      )?.[1],
-    );
-  return { total: sample('total'), inUse: sample('in_use') };
-}
+const POOL = 'threefs_rpc_payload_pool_bytes';
 
 describe('payload blocks of storage writes', () => {
   const cluster = new TestCluster({
@@ -35,7 +25,9 @@ describe('payload blocks of storage writes', () => {
     for (let i = 0; i < 24; i++)
       await cluster.client.writeChunk(1, chunkId(55, i), 0, randomBytes(MiB), MiB);
     for (const node of [101, 102, 103]) {
-      const { total, inUse } = await poolBytes(cluster.storage.get(node)!.ready.status);
+      const status = cluster.storage.get(node)!.ready.status;
+      const total = await metricValue(status, POOL, 'state="total"');
+      const inUse = await metricValue(status, POOL, 'state="in_use"');
       assert.ok(total >= MiB, `storage ${node}: its pool took the payloads (total ${total})`);
       assert.equal(inUse, 0, `storage ${node}: ${inUse} bytes of payload blocks still held`);
     }
