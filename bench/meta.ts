@@ -66,6 +66,12 @@ interface Row {
   /** The median of the stat passes (STAT_PASSES). */
   statPerSec: number;
   statPassesPerSec: number[];
+  /**
+   * Meta rows: one stat pass by a caller other than root (STAT_USER). The rows above are root's,
+   * whose path walks skip reading the directories passed (docs/meta.md, "Path walks"); this one
+   * reads every directory for its search check.
+   */
+  statAsUserPerSec?: number;
   readdirEntriesPerSec: number;
   unlinkPerSec: number;
   /** Meta rows: what a create and a stat cost in CPU (steadier than the rates on a shared host). */
@@ -109,6 +115,9 @@ async function withCpu<T>(
   return [result, { metaUs: perOp(daemonsMs), clientUs: perOp(ownMs) }];
 }
 
+/** Who the non-root stat pass is: searches every directory on the path through its "other" bits. */
+const STAT_USER = { uid: 1000, gid: 1000 };
+
 const dirOf = (i: number, spread: boolean) => (spread ? `d${i % DIRS}` : 'd0');
 
 async function metaRun(
@@ -141,6 +150,9 @@ async function metaRun(
         ),
       ),
   );
+  const statAsUserPerSec = await timed(FILES, n, (i) =>
+    metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }, STAT_USER),
+  );
   const readdirEntriesPerSec = await timed(dirIds.length, n, async (d) => {
     let after = '';
     for (;;) {
@@ -161,6 +173,7 @@ async function metaRun(
     createPerSec,
     statPerSec,
     statPassesPerSec,
+    statAsUserPerSec,
     readdirEntriesPerSec,
     unlinkPerSec,
     createCpu,
@@ -270,7 +283,7 @@ export async function run(): Promise<Row[]> {
     const cell = (k: RateKey) => `${m[k]} | ${l[k]} | ${(m[k] / l[k]).toFixed(3)}`;
     const cpu = (c: PhaseCpu | undefined) => (c ? `${c.metaUs}+${c.clientUs}` : '-');
     console.log(
-      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')} (passes ${m.statPassesPerSec.join('/')})  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}  CPU µs/op meta+client: create ${cpu(m.createCpu)} stat ${cpu(m.statCpu)}`,
+      `${m.layout.padEnd(8)} ${m.clients}c ${m.servers}s ${m.via.padEnd(4)}  create ${cell('createPerSec')}  stat ${cell('statPerSec')} (passes ${m.statPassesPerSec.join('/')}; uid ${STAT_USER.uid} ${m.statAsUserPerSec})  readdir ${cell('readdirEntriesPerSec')}  unlink ${cell('unlinkPerSec')}  CPU µs/op meta+client: create ${cpu(m.createCpu)} stat ${cpu(m.statCpu)}`,
     );
   }
   console.log(`\nmachine limits in this run (disk: ${fdatasyncPerSec} fdatasync/s, 4 KiB):`);
