@@ -41,6 +41,9 @@ interface Step {
 
 const stepAt = (record: InodeRecord): Step => ({ id: record.id, record });
 
+/** The root directory, which always exists: its record is read only if needed. */
+const rootStep = (): Step => ({ id: ROOT_ID, record: undefined });
+
 async function recordOf(mt: MetaTxn, step: Step): Promise<InodeRecord> {
   step.record ??= await mt.requireDir(step.id);
   return step.record;
@@ -142,9 +145,6 @@ async function lookupFrom(
   if (inode.type === 'symlink' && followLast) return follow(mt, caller, dir, inode, budget);
   return inode;
 }
-
-/** The root directory, which always exists: its record is read only if needed. */
-const rootStep = (): Step => ({ id: ROOT_ID, record: undefined });
 
 async function startOf(mt: MetaTxn, at: PathAt): Promise<Step> {
   if (at.parent === undefined || at.parent === ROOT_ID) return rootStep();
