@@ -15,29 +15,10 @@ import { idOfKey, ROOT_ID } from '../../daemons/meta/keys.js';
 import { MetaTxn } from '../../daemons/meta/meta-txn.js';
 import type { Caller } from '../../daemons/meta/permissions.js';
 import { lookup, resolveParent } from '../../daemons/meta/resolve.js';
+import { inodeRecord } from './inode-records.js';
 
 const ROOT: Caller = { uid: 0, gid: 0, groups: [] };
 const USER: Caller = { uid: 1000, gid: 1000, groups: [] };
-
-function inode(id: number, type: InodeRecord['type'], mode: number, extra = {}): InodeRecord {
-  return {
-    id,
-    type,
-    mode,
-    uid: 0,
-    gid: 0,
-    nlink: 1,
-    atimeMs: 1,
-    mtimeMs: 1,
-    ctimeMs: 1,
-    length: 0,
-    truncateVer: 0,
-    dynStripe: 0,
-    parent: 0,
-    quotaRoots: [],
-    ...extra,
-  };
-}
 
 /** A read view that notes the id of every inode key read through it. */
 function noting(view: ReadView, inodesRead: number[]): ReadView {
@@ -83,12 +64,12 @@ describe('path walks', () => {
     // /a (0755) / b (0700, root's) / f, /a/link -> b, /a/file
     await kv.run(async (tx) => {
       const mt = new MetaTxn(tx, 1);
-      mt.putInode(inode(ROOT_ID, 'dir', 0o755, { parent: ROOT_ID }));
-      mt.putInode(inode(10, 'dir', 0o755, { parent: ROOT_ID, name: 'a' }));
-      mt.putInode(inode(11, 'dir', 0o700, { parent: 10, name: 'b' }));
-      mt.putInode(inode(12, 'file', 0o644));
-      mt.putInode(inode(13, 'symlink', 0o777, { target: 'b' }));
-      mt.putInode(inode(14, 'file', 0o644));
+      mt.putInode(inodeRecord(ROOT_ID, 'dir', 0o755, { parent: ROOT_ID }));
+      mt.putInode(inodeRecord(10, 'dir', 0o755, { parent: ROOT_ID, name: 'a' }));
+      mt.putInode(inodeRecord(11, 'dir', 0o700, { parent: 10, name: 'b' }));
+      mt.putInode(inodeRecord(12, 'file', 0o644));
+      mt.putInode(inodeRecord(13, 'symlink', 0o777, { target: 'b' }));
+      mt.putInode(inodeRecord(14, 'file', 0o644));
       mt.putDentry(ROOT_ID, 'a', { id: 10, type: 'dir' });
       mt.putDentry(10, 'b', { id: 11, type: 'dir' });
       mt.putDentry(11, 'f', { id: 12, type: 'file' });

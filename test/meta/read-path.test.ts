@@ -13,21 +13,10 @@ import { openKvStore } from '../../daemons/common/kv/open.js';
 import { decodeInode, encodeInode, type InodeRecord } from '../../daemons/meta/inode.js';
 import { DecodedInodeCache } from '../../daemons/meta/inode-cache.js';
 import { MetaTxn } from '../../daemons/meta/meta-txn.js';
+import { inodeRecord } from './inode-records.js';
 
 function dirInode(id: number, mode = 0o755): InodeRecord {
-  return {
-    id,
-    type: 'dir',
-    mode,
-    uid: 0,
-    gid: 0,
-    nlink: 1,
-    atimeMs: 1,
-    mtimeMs: 1,
-    ctimeMs: 1,
-    length: 0,
-    truncateVer: 0,
-    dynStripe: 0,
+  return inodeRecord(id, 'dir', mode, {
     parent: 1,
     name: `d${id}`,
     quotaRoots: [7],
@@ -38,7 +27,7 @@ function dirInode(id: number, mode = 0o755): InodeRecord {
       stripeSize: 2,
       chains: { kind: 'list', chainIds: [3, 4] },
     },
-  };
+  });
 }
 
 const internal = (err: unknown) => err instanceof ThreeFsError && err.code === 'INTERNAL';
