@@ -143,6 +143,11 @@ class FdbTransaction implements Transaction {
     };
   }
 
+  /** FoundationDB's read version would cost a round trip before the first read: not offered. */
+  snapshotVersion(): undefined {
+    return undefined;
+  }
+
   async get(key: Uint8Array, from: FdbRawTransaction = this.raw): Promise<Buffer | undefined> {
     this.checkUsable();
     checkKey(key, this.limits);

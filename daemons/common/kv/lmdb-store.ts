@@ -364,6 +364,13 @@ export class LmdbKvStore extends KvStoreBase {
         const seen = position();
         return wal.durable(seen.lsn, seen.segment);
       },
+      // Every LMDB transaction that changes user keys also moves the log position, and each
+      // group commit's record has the next lsn (runBatch, replayLog): the lsn a snapshot holds
+      // names the committed state it shows.
+      version() {
+        if (released) throw new ThreeFsError('INTERNAL', 'version() of a released LMDB snapshot');
+        return position().lsn;
+      },
       release() {
         if (released) return;
         released = true;

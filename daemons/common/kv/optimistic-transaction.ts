@@ -23,6 +23,8 @@ export interface StoreSnapshot {
    * are on disk); undefined when it already is.
    */
   durable(): Promise<void> | undefined;
+  /** Names the committed state the snapshot shows (Transaction.snapshotVersion), if known. */
+  version?(): number;
   release(): void;
 }
 
@@ -71,6 +73,11 @@ export class OptimisticTransaction implements Transaction {
 
   get(key: Uint8Array): Promise<Buffer | undefined> {
     return this.read(key, true);
+  }
+
+  snapshotVersion(): number | undefined {
+    this.checkUsable();
+    return this.openView().version?.();
   }
 
   getRange(begin: Uint8Array, end: Uint8Array, options?: RangeOptions): Promise<KeyValue[]> {

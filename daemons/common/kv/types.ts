@@ -41,6 +41,13 @@ export interface Transaction extends ReadView {
    */
   add(key: Uint8Array, delta: bigint): void;
   /**
+   * A number naming the committed state this transaction's snapshot shows, where the engine
+   * knows one cheaply: two snapshots with the same version hold identical committed data (this
+   * transaction's own writes are not part of it). Undefined where the engine cannot say; nothing
+   * may be assumed then.
+   */
+  snapshotVersion(): number | undefined;
+  /**
    * Makes the writes durable and visible atomically, or throws TXN_CONFLICT if something this
    * transaction read has changed since its snapshot. Resolves only once the commit is on disk.
    */

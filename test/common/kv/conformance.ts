@@ -481,6 +481,41 @@ export function conformanceSuite(engine: EngineUnderTest): void {
       assert.equal(conflicts, rounds, 'every round, the second commit conflicted');
     });
 
+    it('names a snapshot by a version that only a commit, in any process, moves', async () => {
+      const ns = space();
+      const versionNow = () => {
+        const tx = store.createTransaction();
+        try {
+          return tx.snapshotVersion();
+        } finally {
+          tx.abort();
+        }
+      };
+      const first = versionNow();
+      if (first === undefined) {
+        assert.equal(versionNow(), undefined, 'an engine without versions never has one');
+        return;
+      }
+      assert.equal(versionNow(), first, 'no commit between two snapshots: the same version');
+      const reader = store.createTransaction();
+      assert.equal(reader.snapshotVersion(), first);
+      await store.run(async (tx) => tx.set(ns, ON));
+      assert.equal(reader.snapshotVersion(), first, 'an open snapshot keeps its version');
+      reader.abort();
+      const afterOwn = versionNow();
+      assert.notEqual(afterOwn, first, 'moved by a commit of this process');
+      await store.run(async (tx) => void (await tx.get(ns))); // read-only: commits nothing
+      assert.equal(versionNow(), afterOwn, 'a read-only transaction does not move it');
+      const child = spawnKvChild({ mode: 'commit-loop', config: base, prefix: ns });
+      try {
+        await child.waitFor(/^committed 0$/);
+      } finally {
+        child.proc.kill('SIGKILL');
+      }
+      await child.exited;
+      assert.notEqual(versionNow(), afterOwn, "moved by another process's commit");
+    });
+
     it('keeps what a process committed before SIGKILL, all-or-nothing per transaction', async () => {
       const ns = space();
       const child = spawnKvChild({ mode: 'commit-loop', config: base, prefix: ns });
