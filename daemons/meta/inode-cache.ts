@@ -1,9 +1,16 @@
 // Decoded directory inodes shared across transactions, so the hot path (a path walk decodes every
 // directory on the way, every stat) does not MessagePack-decode the same directory inodes again
-// and again. It is a decode cache, not a data cache: every lookup still reads the value from the
-// KV store inside the transaction, and a cached record is returned only when the stored bytes
-// are identical to the bytes it was decoded from. Other meta servers writing the same store can
-// therefore never make it stale. Records it keeps are deeply frozen: they are shared.
+// and again. A cached record is returned only when the stored bytes are identical to the bytes it
+// was decoded from, so other meta servers writing the same store can never make it stale.
+//
+// A record also notes the snapshot version (KvStore's Transaction.snapshotVersion) at which a
+// read-only transaction last found those bytes in the store. Another read-only transaction whose
+// snapshot has that same version holds identical data, so it may take the record without reading
+// the key at all (`at`): in a stretch with no commits, a walk by a caller other than root reads
+// no directory twice. Any commit, by any process, moves the version, and the next read confirms
+// the bytes again. Writing transactions never set the version (their reads may be their own
+// writes) and always read: their reads are conflict-tracked. Records kept are deeply frozen:
+// they are shared.
 //
 // Files and symlinks are decoded for each read and not kept. A namespace has far more of them
 // than the cache holds, and keeping each one read (a copy of its bytes, freezing, an eviction, and
@@ -16,6 +23,8 @@ import { decodeInode, type InodeRecord } from './inode.js';
 interface Entry {
   bytes: Buffer;
   record: InodeRecord;
+  /** A snapshot version at which the store held `bytes` under this id, if one is known. */
+  version: number | undefined;
 }
 
 /** Default bound: the directory inodes of a busy namespace (~1–2 MB). */
@@ -32,9 +41,10 @@ function deepFreeze<T>(value: T): T {
 
 export class DecodedInodeCache {
   private readonly entries = new Map<number, Entry>();
-  /** Lookups answered without decoding, and decodes; for tests and diagnosis. */
+  /** Lookups answered without decoding, decodes, and lookups answered without a read. */
   hits = 0;
   misses = 0;
+  unread = 0;
 
   constructor(private readonly maxEntries = DEFAULT_DECODED_INODES) {
     if (!(Number.isSafeInteger(maxEntries) && maxEntries > 0)) {
@@ -46,14 +56,34 @@ export class DecodedInodeCache {
     return this.entries.size;
   }
 
+  /** Whether a record is kept for `id` (only directories are). */
+  has(id: number): boolean {
+    return this.entries.has(id);
+  }
+
+  /**
+   * The record kept for `id` if its bytes were found in a snapshot of `version`, which a
+   * read-only transaction at that version would read again; undefined otherwise.
+   */
+  at(id: number, version: number): InodeRecord | undefined {
+    const cached = this.entries.get(id);
+    if (cached === undefined || cached.version !== version) return undefined;
+    this.unread++;
+    return cached.record;
+  }
+
   /**
    * The record stored as `value` under inode `id`. A directory's is shared and frozen, any other
-   * is the caller's own; either way, spread it to change it.
+   * is the caller's own; either way, spread it to change it. `versionOf`: gives the snapshot
+   * version of a read-only transaction that read `value` from the store (never a writing
+   * transaction's); asked only for a directory's record, which is kept.
    */
-  decode(id: number, value: Uint8Array): InodeRecord {
+  decode(id: number, value: Uint8Array, versionOf?: () => number | undefined): InodeRecord {
     const cached = this.entries.get(id);
     if (cached !== undefined && cached.bytes.equals(value)) {
       this.hits++;
+      const version = versionOf?.();
+      if (version !== undefined) cached.version = version;
       return cached.record;
     }
     this.misses++;
@@ -66,7 +96,7 @@ export class DecodedInodeCache {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);
     }
-    this.entries.set(id, { bytes: Buffer.from(value), record });
+    this.entries.set(id, { bytes: Buffer.from(value), record, version: versionOf?.() });
     if (this.entries.size > this.maxEntries) {
       throw new ThreeFsError('INTERNAL', 'decoded inode cache grew past its bound');
     }

@@ -38,6 +38,8 @@ export class MetaTxn {
   private readonly reads: ReadView;
   readonly readOnly: boolean;
   private readonly decoded: DecodedInodeCache | undefined;
+  /** The snapshot's version (read-only transactions), fetched on first need; null: none known. */
+  private version: number | null | undefined;
 
   constructor(
     readonly tx: Transaction,
@@ -52,14 +54,32 @@ export class MetaTxn {
   async inode(id: number): Promise<InodeRecord | undefined> {
     const cached = this.inodes.get(id);
     if (cached !== undefined) return cached ?? undefined;
+    // Only where a record is kept is the version worth fetching (files never are).
+    const version = this.readOnly && this.decoded?.has(id) ? this.snapshotVersion() : undefined;
+    if (version !== undefined) {
+      const kept = this.decoded?.at(id, version);
+      if (kept !== undefined) {
+        this.inodes.set(id, kept);
+        return kept;
+      }
+    }
     const value = await this.reads.get(inodeKey(id));
     let inode: InodeRecord | undefined;
     if (value !== undefined) {
-      inode = this.decoded ? this.decoded.decode(id, value) : decodeInode(value, id);
+      inode = this.decoded
+        ? this.decoded.decode(id, value, this.readOnly ? this.versionOf : undefined)
+        : decodeInode(value, id);
     }
     this.inodes.set(id, inode ?? null);
     return inode;
   }
+
+  private snapshotVersion(): number | undefined {
+    if (this.version === undefined) this.version = this.tx.snapshotVersion() ?? null;
+    return this.version ?? undefined;
+  }
+
+  private readonly versionOf = () => this.snapshotVersion();
 
   async requireInode(id: number): Promise<InodeRecord> {
     const inode = await this.inode(id);

@@ -89,6 +89,22 @@ describe('decoded inode cache', () => {
     assert.equal(cache.size, 2);
   });
 
+  it('hands a record out unread only at the snapshot version its bytes were confirmed at', () => {
+    const cache = new DecodedInodeCache(4);
+    const bytes = encodeInode(dirInode(4102));
+    assert.equal(cache.at(4102, 7), undefined, 'nothing kept yet');
+    const record = cache.decode(4102, bytes, () => 7);
+    assert.equal(cache.at(4102, 7), record);
+    assert.equal(cache.at(4102, 8), undefined, 'another version: read again');
+    cache.decode(4102, Buffer.from(bytes));
+    assert.equal(cache.at(4102, 7), record, 'same bytes read without a version: kept as it was');
+    cache.decode(4102, Buffer.from(bytes), () => 8);
+    assert.deepEqual([cache.at(4102, 7), cache.at(4102, 8)], [undefined, record], 'moved to 8');
+    cache.decode(4102, encodeInode(dirInode(4102, 0o700)));
+    assert.equal(cache.at(4102, 8), undefined, 'new bytes without a version: no unread answer');
+    assert.equal(cache.unread, 3);
+  });
+
   it('refuses undecodable or mismatched bytes and a bound that is not positive', () => {
     const cache = new DecodedInodeCache(4);
     assert.throws(() => cache.decode(5, Buffer.from([0xc1])), internal);
@@ -124,6 +140,39 @@ describe('read-only meta transactions', () => {
       const later = new MetaTxn(kv.createTransaction(), 4, { readOnly: true, decoded: cache });
       assert.equal((await later.requireDir(4100)).mode, 0o700);
       later.tx.abort();
+    } finally {
+      await kv.close();
+    }
+  });
+
+  it('skip reading a directory while no commit has moved the snapshot version', async () => {
+    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv2') }));
+    try {
+      const cache = new DecodedInodeCache();
+      await kv.run(async (tx) => new MetaTxn(tx, 1).putInode(dirInode(4200)));
+      const readOnly = () =>
+        new MetaTxn(kv.createTransaction(), 2, { readOnly: true, decoded: cache });
+      const read = async (mt: MetaTxn) => {
+        const before = cache.unread;
+        const record = await mt.requireDir(4200);
+        const version = mt.tx.snapshotVersion();
+        mt.tx.abort();
+        return { mode: record.mode, unread: cache.unread - before, version };
+      };
+      const first = await read(readOnly());
+      assert.deepEqual([first.mode, first.unread], [0o755, 0], 'read, and its version noted');
+      const second = await read(readOnly());
+      assert.deepEqual([second.mode, second.unread], [0o755, 1], 'same version: not read');
+      assert.equal(second.version, first.version);
+      // A commit anywhere moves the version: the next transaction reads and sees the change.
+      await kv.run(async (tx) => new MetaTxn(tx, 3).putInode(dirInode(4200, 0o700)));
+      const third = await read(readOnly());
+      assert.deepEqual([third.mode, third.unread], [0o700, 0]);
+      assert.notEqual(third.version, first.version);
+      assert.equal((await read(readOnly())).unread, 1);
+      // A writing transaction always reads (its reads are conflict-tracked).
+      const writing = await read(new MetaTxn(kv.createTransaction(), 4, { decoded: cache }));
+      assert.deepEqual([writing.mode, writing.unread], [0o700, 0]);
     } finally {
       await kv.close();
     }
