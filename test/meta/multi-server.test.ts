@@ -1,5 +1,6 @@
 // Two meta daemon processes over one KV store, found by clients through mgmtd's routing info:
-// races between clients on different servers (one create wins, renames lose or duplicate
+// races between clients on different servers (one create wins, a mode changed through one server
+// decides the next walk through the other, renames lose or duplicate
 // nothing and make no cycle, seeded random operations from every client leave a consistent tree
 // and exact quota usage, unlink against open), then SIGKILL of a meta server mid-workload:
 // clients fail over, every acknowledged create exists exactly once, GC finishes after restart,
@@ -152,6 +153,30 @@ describe('two meta servers, several clients', () => {
         `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : errno(r.reason))).join(',')}`,
       );
       for (const r of results) if (r.status === 'rejected') assert.equal(errno(r.reason), 'EEXIST');
+    }
+  });
+
+  it("a directory's mode changed through one server decides the next walk through the other", async () => {
+    const byServer = new Map(clients.map((c) => [c.server, c]));
+    const [changer, walker] = [...byServer.values()];
+    assert.ok(changer && walker && changer.server !== walker.server, 'two servers in use');
+    const user = { uid: 1000, gid: 1000 };
+    const { attrs } = await changer.call('mkdirs', {
+      at: { path: '/perm/inner' },
+      recursive: true,
+    });
+    await changer.call('create', { at: { path: '/perm/inner/f' } });
+    const walk = () =>
+      walker.call('stat', { at: { path: '/perm/inner/f' } }, user).then(
+        () => 'OK',
+        (err: unknown) => errno(err),
+      );
+    for (let round = 0; round < 5; round++) {
+      // Walks between changes find the directory's record unread on the walker's server.
+      for (let i = 0; i < 3; i++) assert.equal(await walk(), 'OK', `round ${round}`);
+      await changer.call('setAttr', { inode: attrs.id, mode: 0o700 });
+      assert.equal(await walk(), 'EACCES', `round ${round}: the new mode, at once`);
+      await changer.call('setAttr', { inode: attrs.id, mode: 0o755 });
     }
   });
 
