@@ -8,6 +8,7 @@ import type { MetaRequestHeader } from '../common/services/meta.js';
 import type { ChainAllocator } from './chain-allocator.js';
 import type { FileChunks } from './file-chunks.js';
 import type { InodeIdAllocator } from './inode-id-allocator.js';
+import type { DirEntryCache } from './dentry-cache.js';
 import type { DecodedInodeCache } from './inode-cache.js';
 import { MetaTxn } from './meta-txn.js';
 import type { Caller } from './permissions.js';
@@ -31,6 +32,8 @@ export interface NamespaceContext {
   now: () => number;
   /** Decoded inode records shared by this server's transactions (checked against the bytes read). */
   decoded?: DecodedInodeCache;
+  /** Entries naming directories, shared by this server's read-only transactions. */
+  dirEntries?: DirEntryCache;
 }
 
 export function callerOf(header: MetaRequestHeader): Caller {
@@ -48,7 +51,13 @@ export function inTxn<T>(ctx: NamespaceContext, fn: (mt: MetaTxn) => Promise<T>)
  */
 export function inReadTxn<T>(ctx: NamespaceContext, fn: (mt: MetaTxn) => Promise<T>): Promise<T> {
   return ctx.kv.run((tx) =>
-    fn(new MetaTxn(tx, ctx.now(), { readOnly: true, decoded: ctx.decoded })),
+    fn(
+      new MetaTxn(tx, ctx.now(), {
+        readOnly: true,
+        decoded: ctx.decoded,
+        dirEntries: ctx.dirEntries,
+      }),
+    ),
   );
 }
 

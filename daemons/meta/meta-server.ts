@@ -27,6 +27,7 @@ import * as createOps from './create-ops.js';
 import type { FileChunks } from './file-chunks.js';
 import { GcWorker } from './gc-worker.js';
 import { InodeIdAllocator } from './inode-id-allocator.js';
+import { DirEntryCache } from './dentry-cache.js';
 import { DecodedInodeCache } from './inode-cache.js';
 import * as openOps from './open-ops.js';
 import { remove } from './remove-ops.js';
@@ -80,6 +81,7 @@ export class MetaServer {
       idempotencyTtlMs: config.idempotencyTtlMs,
       now: Date.now,
       decoded: new DecodedInodeCache(),
+      dirEntries: new DirEntryCache(),
     };
     this.gc = new GcWorker({
       ctx: this.ctx,

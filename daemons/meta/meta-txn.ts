@@ -7,6 +7,7 @@
 import { ThreeFsError } from '../common/errors.js';
 import { decodeInt64LE, type ReadView, type Transaction } from '../common/kv/index.js';
 import { decodeInode, encodeInode, type InodeRecord, packValue, unpackValue } from './inode.js';
+import type { DirEntryCache } from './dentry-cache.js';
 import type { DecodedInodeCache } from './inode-cache.js';
 import { nameTooLong, tooLongError } from './names.js';
 import {
@@ -30,6 +31,8 @@ export interface MetaTxnOptions {
   readOnly?: boolean;
   /** Decoded records shared across transactions, checked against the bytes read. */
   decoded?: DecodedInodeCache;
+  /** Entries naming directories, shared across read-only transactions (by snapshot version). */
+  dirEntries?: DirEntryCache;
 }
 
 export class MetaTxn {
@@ -38,6 +41,7 @@ export class MetaTxn {
   private readonly reads: ReadView;
   readonly readOnly: boolean;
   private readonly decoded: DecodedInodeCache | undefined;
+  private readonly dirEntries: DirEntryCache | undefined;
   /** The snapshot's version (read-only transactions), fetched on first need; null: none known. */
   private version: number | null | undefined;
 
@@ -49,6 +53,7 @@ export class MetaTxn {
     this.readOnly = options.readOnly === true;
     this.reads = this.readOnly ? tx.snapshot : tx;
     this.decoded = options.decoded;
+    this.dirEntries = this.readOnly ? options.dirEntries : undefined;
   }
 
   async inode(id: number): Promise<InodeRecord | undefined> {
@@ -109,6 +114,11 @@ export class MetaTxn {
   async dentry(parent: number, name: string): Promise<Dentry | undefined> {
     // No entry can have such a name: the lookup's answer, as a Linux file system's lookup gives it.
     if (nameTooLong(name)) throw tooLongError(name);
+    const version = this.dirEntries ? this.snapshotVersion() : undefined;
+    if (version !== undefined) {
+      const kept = this.dirEntries?.at(parent, name, version);
+      if (kept !== undefined) return kept;
+    }
     const value = await this.reads.get(dentryKey(parent, name));
     if (value === undefined) return undefined;
     const d = unpackValue(value) as Partial<Dentry>;
@@ -119,6 +129,7 @@ export class MetaTxn {
     ) {
       throw new ThreeFsError('INTERNAL', `dentry ${parent}/${name}: malformed`);
     }
+    if (version !== undefined) this.dirEntries?.keep(parent, name, d as Dentry, version);
     return d as Dentry;
   }
 

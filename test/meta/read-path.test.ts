@@ -11,6 +11,7 @@ import { ThreeFsError } from '../../daemons/common/errors.js';
 import { kvConfig } from '../../daemons/common/kv/config.js';
 import { openKvStore } from '../../daemons/common/kv/open.js';
 import { decodeInode, encodeInode, type InodeRecord } from '../../daemons/meta/inode.js';
+import { DirEntryCache } from '../../daemons/meta/dentry-cache.js';
 import { DecodedInodeCache } from '../../daemons/meta/inode-cache.js';
 import { MetaTxn } from '../../daemons/meta/meta-txn.js';
 import { inodeRecord } from './inode-records.js';
@@ -114,6 +115,31 @@ describe('decoded inode cache', () => {
   });
 });
 
+describe('directory entry cache', () => {
+  it('answers only at the version an entry was read at, and keeps directories only', () => {
+    const cache = new DirEntryCache(4);
+    cache.keep(1, 'a', { id: 10, type: 'dir' }, 5);
+    cache.keep(1, 'f', { id: 11, type: 'file' }, 5);
+    assert.deepEqual(cache.at(1, 'a', 5), { id: 10, type: 'dir' });
+    assert.equal(cache.at(1, 'a', 6), undefined, 'another version: read again');
+    assert.equal(cache.at(1, 'f', 5), undefined, 'a file entry is not kept');
+    assert.equal(cache.at(2, 'a', 5), undefined, 'another directory');
+    assert.ok(Object.isFrozen(cache.at(1, 'a', 5)), 'shared, so frozen');
+    assert.equal(cache.unread, 2);
+  });
+
+  it('stays within its bound, evicting the entry read least recently', () => {
+    const cache = new DirEntryCache(2);
+    for (const name of ['a', 'b', 'c']) cache.keep(1, name, { id: 10, type: 'dir' }, 1);
+    assert.equal(cache.size, 2);
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((name) => cache.at(1, name, 1) !== undefined),
+      [false, true, true],
+    );
+    assert.throws(() => new DirEntryCache(0), internal);
+  });
+});
+
 describe('read-only meta transactions', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'meta-read-path-'));
   after(() => rmSync(root, { recursive: true, force: true }));
@@ -173,6 +199,35 @@ describe('read-only meta transactions', () => {
       // A writing transaction always reads (its reads are conflict-tracked).
       const writing = await read(new MetaTxn(kv.createTransaction(), 4, { decoded: cache }));
       assert.deepEqual([writing.mode, writing.unread], [0o700, 0]);
+    } finally {
+      await kv.close();
+    }
+  });
+
+  it('take an entry naming a directory unread while no commit has moved the snapshot version', async () => {
+    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv3') }));
+    try {
+      const dirEntries = new DirEntryCache();
+      await kv.run(async (tx) =>
+        new MetaTxn(tx, 1).putDentry(4300, 'd', { id: 4301, type: 'dir' }),
+      );
+      const lookUp = async (options: { readOnly?: boolean }) => {
+        const mt = new MetaTxn(kv.createTransaction(), 2, { ...options, dirEntries });
+        const before = dirEntries.unread;
+        const entry = await mt.dentry(4300, 'd');
+        mt.tx.abort();
+        return { id: entry?.id, unread: dirEntries.unread - before };
+      };
+      assert.deepEqual(await lookUp({ readOnly: true }), { id: 4301, unread: 0 });
+      assert.deepEqual(await lookUp({ readOnly: true }), { id: 4301, unread: 1 });
+      assert.deepEqual(await lookUp({}), { id: 4301, unread: 0 }, 'a writing one always reads');
+      // Renamed away: the commit moves the version, so the next walk reads the absence.
+      await kv.run(async (tx) => {
+        const mt = new MetaTxn(tx, 3);
+        mt.clearDentry(4300, 'd');
+        mt.putDentry(4300, 'e', { id: 4301, type: 'dir' });
+      });
+      assert.deepEqual(await lookUp({ readOnly: true }), { id: undefined, unread: 0 });
     } finally {
       await kv.close();
     }
