@@ -1,6 +1,6 @@
 // Two meta daemon processes over one KV store, found by clients through mgmtd's routing info:
-// races between clients on different servers (one create wins, a mode changed through one server
-// decides the next walk through the other, renames lose or duplicate
+// races between clients on different servers (one create wins, a mode change or a rename through
+// one server decides the next walk through the other, renames lose or duplicate
 // nothing and make no cycle, seeded random operations from every client leave a consistent tree
 // and exact quota usage, unlink against open), then SIGKILL of a meta server mid-workload:
 // clients fail over, every acknowledged create exists exactly once, GC finishes after restart,
@@ -177,6 +177,29 @@ describe('two meta servers, several clients', () => {
       await changer.call('setAttr', { inode: attrs.id, mode: 0o700 });
       assert.equal(await walk(), 'EACCES', `round ${round}: the new mode, at once`);
       await changer.call('setAttr', { inode: attrs.id, mode: 0o755 });
+    }
+  });
+
+  it('a directory renamed through one server is where the next walk through the other looks', async () => {
+    const byServer = new Map(clients.map((c) => [c.server, c]));
+    const [changer, walker] = [...byServer.values()];
+    assert.ok(changer && walker && changer.server !== walker.server, 'two servers in use');
+    await changer.call('mkdirs', { at: { path: '/moving/here' }, recursive: true });
+    await changer.call('create', { at: { path: '/moving/here/f' } });
+    const walk = (dir: string) =>
+      walker.call('stat', { at: { path: `/moving/${dir}/f` } }).then(
+        () => 'OK',
+        (err: unknown) => errno(err),
+      );
+    let [at, other] = ['here', 'there'];
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 3; i++) assert.equal(await walk(at), 'OK', `round ${round}`);
+      await changer.call('rename', {
+        from: { path: `/moving/${at}` },
+        to: { path: `/moving/${other}` },
+      });
+      [at, other] = [other, at];
+      assert.deepEqual([await walk(other), await walk(at)], ['ENOENT', 'OK'], `round ${round}`);
     }
   });
 
