@@ -11,7 +11,7 @@ import { kvConfig, type KvConfig } from '../../../daemons/common/kv/config.js';
 import { encodeKey, keyAfter, prefixRange, strinc } from '../../../daemons/common/kv/keys.js';
 import { openKvStore } from '../../../daemons/common/kv/open.js';
 import type { KvStore, Transaction } from '../../../daemons/common/kv/types.js';
-import { doctorKey, spawnKvChild } from './harness.js';
+import { commitLoopKilledAfter, doctorKey, spawnKvChild } from './harness.js';
 
 export interface EngineUnderTest {
   name: string;
@@ -506,25 +506,13 @@ export function conformanceSuite(engine: EngineUnderTest): void {
       assert.notEqual(afterOwn, first, 'moved by a commit of this process');
       await store.run(async (tx) => void (await tx.get(ns))); // read-only: commits nothing
       assert.equal(versionNow(), afterOwn, 'a read-only transaction does not move it');
-      const child = spawnKvChild({ mode: 'commit-loop', config: base, prefix: ns });
-      try {
-        await child.waitFor(/^committed 0$/);
-      } finally {
-        child.proc.kill('SIGKILL');
-      }
-      await child.exited;
+      await commitLoopKilledAfter(base, ns, 0);
       assert.notEqual(versionNow(), afterOwn, "moved by another process's commit");
     });
 
     it('keeps what a process committed before SIGKILL, all-or-nothing per transaction', async () => {
       const ns = space();
-      const child = spawnKvChild({ mode: 'commit-loop', config: base, prefix: ns });
-      try {
-        await child.waitFor(/^committed 20$/);
-      } finally {
-        child.proc.kill('SIGKILL');
-      }
-      await child.exited;
+      const child = await commitLoopKilledAfter(base, ns, 20);
       const acknowledged = child.lines().filter((line) => line.startsWith('committed ')).length;
       const rows = await store.run((tx) =>
         tx.getRange(encodeKey(ns, 'loop'), strinc(encodeKey(ns, 'loop'))),

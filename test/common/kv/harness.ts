@@ -25,6 +25,25 @@ export interface KvChild {
   stderr(): string;
 }
 
+/**
+ * A `commit-loop` child killed (SIGKILL) once it has acknowledged commit `last`; resolves after
+ * it is gone, with every line it printed still readable.
+ */
+export async function commitLoopKilledAfter(
+  config: KvConfig,
+  prefix: Buffer,
+  last: number,
+): Promise<KvChild> {
+  const child = spawnKvChild({ mode: 'commit-loop', config, prefix });
+  try {
+    await child.waitFor(new RegExp(`^committed ${last}$`));
+  } finally {
+    child.proc.kill('SIGKILL');
+  }
+  await child.exited;
+  return child;
+}
+
 export function spawnKvChild(args: {
   mode: 'skew' | 'commit-loop' | 'stage';
   config: KvConfig;
