@@ -56,18 +56,14 @@ export class DecodedInodeCache {
     return this.entries.size;
   }
 
-  /** Whether a record is kept for `id` (only directories are). */
-  has(id: number): boolean {
-    return this.entries.has(id);
-  }
-
   /**
-   * The record kept for `id` if its bytes were found in a snapshot of `version`, which a
-   * read-only transaction at that version would read again; undefined otherwise.
+   * The record kept for `id` if its bytes were found in a snapshot of the version `versionOf`
+   * gives (a read-only transaction's), which would read them again; undefined otherwise.
+   * `versionOf` is asked only when such a record is kept (files never are).
    */
-  at(id: number, version: number): InodeRecord | undefined {
+  at(id: number, versionOf: () => number | undefined): InodeRecord | undefined {
     const cached = this.entries.get(id);
-    if (cached === undefined || cached.version !== version) return undefined;
+    if (cached?.version === undefined || cached.version !== versionOf()) return undefined;
     this.unread++;
     return cached.record;
   }

@@ -59,14 +59,10 @@ export class MetaTxn {
   async inode(id: number): Promise<InodeRecord | undefined> {
     const cached = this.inodes.get(id);
     if (cached !== undefined) return cached ?? undefined;
-    // Only where a record is kept is the version worth fetching (files never are).
-    const version = this.readOnly && this.decoded?.has(id) ? this.snapshotVersion() : undefined;
-    if (version !== undefined) {
-      const kept = this.decoded?.at(id, version);
-      if (kept !== undefined) {
-        this.inodes.set(id, kept);
-        return kept;
-      }
+    const kept = this.readOnly ? this.decoded?.at(id, this.versionOf) : undefined;
+    if (kept !== undefined) {
+      this.inodes.set(id, kept);
+      return kept;
     }
     const value = await this.reads.get(inodeKey(id));
     let inode: InodeRecord | undefined;
