@@ -67,9 +67,9 @@ interface Row {
   statPerSec: number;
   statPassesPerSec: number[];
   /**
-   * Meta rows: one stat pass by a caller other than root (STAT_USER). The rows above are root's,
-   * whose path walks skip reading the directories passed (docs/meta.md, "Path walks"); this one
-   * reads every directory for its search check.
+   * Meta rows: one stat pass by a caller other than root (STAT_USER). The passes above are
+   * root's, whose path walks need no directory's record (docs/meta.md, "Path walks"); this one
+   * needs every directory's, for its search check.
    */
   statAsUserPerSec?: number;
   readdirEntriesPerSec: number;
@@ -132,10 +132,13 @@ async function metaRun(
   for (let d = 0; d < (spread ? DIRS : 1); d++)
     dirIds.push((await c0.call('mkdirs', { at: { path: `${base}/d${d}` } })).attrs.id);
   const n = metas.length;
+  const fileAt = (i: number) => ({ path: `${base}/${dirOf(i, spread)}/f${i}` });
+  const statOf = (i: number, user?: typeof STAT_USER) =>
+    metas[i % n]!.call('stat', { at: fileAt(i) }, user);
   const [createPerSec, createCpu] = await withCpu(metaServers, FILES, () =>
     timed(FILES, n, (i) =>
       metas[i % n]!.call('create', {
-        at: { path: `${base}/${dirOf(i, spread)}/f${i}` },
+        at: fileAt(i),
         flags: { exclusive: true },
       }),
     ),
@@ -143,16 +146,9 @@ async function metaRun(
   const [[statPerSec, statPassesPerSec], statCpu] = await withCpu(
     metaServers,
     FILES * STAT_PASSES,
-    () =>
-      statPasses(() =>
-        timed(FILES, n, (i) =>
-          metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
-        ),
-      ),
+    () => statPasses(() => timed(FILES, n, (i) => statOf(i))),
   );
-  const statAsUserPerSec = await timed(FILES, n, (i) =>
-    metas[i % n]!.call('stat', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }, STAT_USER),
-  );
+  const statAsUserPerSec = await timed(FILES, n, (i) => statOf(i, STAT_USER));
   const readdirEntriesPerSec = await timed(dirIds.length, n, async (d) => {
     let after = '';
     for (;;) {
@@ -167,7 +163,7 @@ async function metaRun(
     }
   }).then((dirsPerSec) => Math.round((dirsPerSec * FILES) / dirIds.length));
   const unlinkPerSec = await timed(FILES, n, (i) =>
-    metas[i % n]!.call('remove', { at: { path: `${base}/${dirOf(i, spread)}/f${i}` } }),
+    metas[i % n]!.call('remove', { at: fileAt(i) }),
   );
   return {
     createPerSec,
