@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { ThreeFsError } from '../../daemons/common/errors.js';
 import { kvConfig } from '../../daemons/common/kv/config.js';
 import { openKvStore } from '../../daemons/common/kv/open.js';
+import type { KvStore } from '../../daemons/common/kv/types.js';
 import { decodeInode, encodeInode, type InodeRecord } from '../../daemons/meta/inode.js';
 import { DirEntryCache } from '../../daemons/meta/dentry-cache.js';
 import { DecodedInodeCache } from '../../daemons/meta/inode-cache.js';
@@ -144,10 +145,18 @@ describe('directory entry cache', () => {
 describe('read-only meta transactions', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'meta-read-path-'));
   after(() => rmSync(root, { recursive: true, force: true }));
+  /** Runs `fn` on an embedded store of its own under `root`, closed after. */
+  async function withStore(name: string, fn: (kv: KvStore) => Promise<void>): Promise<void> {
+    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, name) }));
+    try {
+      await fn(kv);
+    } finally {
+      await kv.close();
+    }
+  }
 
   it('read a snapshot without conflicts where a tracked read would conflict, and refuse writes', async () => {
-    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv') }));
-    try {
+    await withStore('kv', async (kv) => {
       const cache = new DecodedInodeCache();
       await kv.run(async (tx) => new MetaTxn(tx, 1).putInode(dirInode(4100)));
       const readOnly = new MetaTxn(kv.createTransaction(), 2, { readOnly: true, decoded: cache });
@@ -167,14 +176,11 @@ describe('read-only meta transactions', () => {
       const later = new MetaTxn(kv.createTransaction(), 4, { readOnly: true, decoded: cache });
       assert.equal((await later.requireDir(4100)).mode, 0o700);
       later.tx.abort();
-    } finally {
-      await kv.close();
-    }
+    });
   });
 
   it('skip reading a directory while no commit has moved the snapshot version', async () => {
-    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv2') }));
-    try {
+    await withStore('kv2', async (kv) => {
       const cache = new DecodedInodeCache();
       await kv.run(async (tx) => new MetaTxn(tx, 1).putInode(dirInode(4200)));
       const readOnly = () =>
@@ -200,14 +206,11 @@ describe('read-only meta transactions', () => {
       // A writing transaction always reads (its reads are conflict-tracked).
       const writing = await read(new MetaTxn(kv.createTransaction(), 4, { decoded: cache }));
       assert.deepEqual([writing.mode, writing.unread], [0o700, 0]);
-    } finally {
-      await kv.close();
-    }
+    });
   });
 
   it('take an entry naming a directory unread while no commit has moved the snapshot version', async () => {
-    const kv = await openKvStore(kvConfig({ engine: 'embedded', path: path.join(root, 'kv3') }));
-    try {
+    await withStore('kv3', async (kv) => {
       const dirEntries = new DirEntryCache();
       await kv.run(async (tx) =>
         new MetaTxn(tx, 1).putDentry(4300, 'd', { id: 4301, type: 'dir' }),
@@ -229,8 +232,6 @@ describe('read-only meta transactions', () => {
         mt.putDentry(4300, 'e', { id: 4301, type: 'dir' });
       });
       assert.deepEqual(await lookUp({ readOnly: true }), { id: undefined, unread: 0 });
-    } finally {
-      await kv.close();
-    }
+    });
   });
 });
