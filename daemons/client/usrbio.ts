@@ -17,9 +17,11 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { isStatusCode, ThreeFsError } from '../common/errors.js';
 import {
+  CQ_DOORBELL,
   DEFAULT_USRBIO_DIR,
   DaemonMessage,
   type ProgramMessage,
+  SQ_DOORBELL,
   splitLines,
   usrbioSocketPath,
 } from '../common/usrbio-protocol.js';
@@ -218,24 +220,36 @@ export class Usrbio {
   async wait(min: number, timeoutMs: number): Promise<UsrbioCompletion[]> {
     const out: UsrbioCompletion[] = [];
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      this.reapInto(out);
-      if (out.length >= min) return out;
-      this.checkOpen();
-      const left = deadline - Date.now();
-      if (left <= 0) return out;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.doorbell = undefined;
-          resolve();
-        }, left);
-        this.doorbell = () => {
-          clearTimeout(timer);
-          this.doorbell = undefined;
-          resolve();
-        };
-      });
+    try {
+      for (;;) {
+        this.reapInto(out);
+        if (out.length >= min) return out;
+        this.checkOpen();
+        const left = deadline - Date.now();
+        if (left <= 0) return out;
+        // The daemon rings only for a program that asked; completions it posted before it could
+        // see the request are there already, and nobody will ring for them.
+        if (this.native.armWakeup()) continue;
+        await this.doorbellOr(left);
+      }
+    } finally {
+      this.native.disarmWakeup();
     }
+  }
+
+  /** Resolves at the next completion doorbell (or the connection's end), or after `ms`. */
+  private doorbellOr(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.doorbell = undefined;
+        resolve();
+      }, ms);
+      this.doorbell = () => {
+        clearTimeout(timer);
+        this.doorbell = undefined;
+        resolve();
+      };
+    });
   }
 
   /** Closes the connection; the daemon finishes in-flight I/O and closes the files. */
@@ -263,7 +277,7 @@ export class Usrbio {
   }
 
   private ring(): void {
-    if (!this.socket.destroyed) this.socket.write('{"t":"sq"}\n');
+    if (!this.socket.destroyed) this.socket.write(`${SQ_DOORBELL}\n`);
   }
 
   private checkOpen(): void {
@@ -292,6 +306,10 @@ export class Usrbio {
     if (split === null) return void this.socket.destroy();
     this.input = split.rest;
     for (const line of split.lines) {
+      if (line === CQ_DOORBELL) {
+        this.doorbell?.();
+        continue;
+      }
       let msg: DaemonMessage;
       try {
         msg = DaemonMessage.parse(JSON.parse(line));

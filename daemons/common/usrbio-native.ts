@@ -37,7 +37,17 @@ export interface ProgramRing extends RegionShape {
   unconsumed(): number;
   /** Up to `max` completions as [userData, result, ...]. */
   reap(max: number): Float64Array;
+  /**
+   * Asks the daemon to ring with its next completions, then looks again: true when completions
+   * are already there (reap them; nobody rang for them).
+   */
+  armWakeup(): boolean;
+  /** Withdraws armWakeup's request. */
+  disarmWakeup(): void;
 }
+
+/** What DaemonRing.complete() did. */
+export const Posted = { noRoom: 0, quiet: 1, wake: 2 } as const;
 
 export interface DaemonRing extends RegionShape {
   readonly data: Buffer;
@@ -47,8 +57,11 @@ export interface DaemonRing extends RegionShape {
   take(max: number): Float64Array | null;
   /** Free completion slots, or -1 when the program broke its ring. */
   cqSpace(): number;
-  /** Publishes completions [userData, result, ...]; false when they do not fit. */
-  complete(pairs: Float64Array): boolean;
+  /**
+   * Publishes completions [userData, result, ...]: Posted.noRoom (nothing written) when they do
+   * not fit, Posted.wake when the program waits for a doorbell (its request is used up).
+   */
+  complete(pairs: Float64Array): number;
 }
 
 interface UsrbioAddon {

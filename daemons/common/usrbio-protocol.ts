@@ -1,7 +1,9 @@
 // The USRBIO control protocol between a program and the FUSE daemon: one JSON object per line
 // over a unix socket. Requests carry `req` and get exactly one reply with the same `req`;
 // doorbells ({"t":"sq"} from the program: new SQEs or freed CQ slots; {"t":"cq"} from the
-// daemon: new CQEs) have none. Data never crosses this socket: it moves through the shared
+// daemon: new CQEs, sent only when the program armed a wake-up in the region) have none. Both
+// sides write doorbells as the exact lines below and recognise them before any JSON parsing:
+// one arrives per batch of I/O. Data never crosses this socket: it moves through the shared
 // region. The socket of a mount is `<dir>/<st_dev of the mount point>.sock`, so a program finds
 // it from the mount point alone and two mounts never share one.
 import path from 'node:path';
@@ -10,6 +12,9 @@ import { z } from 'zod';
 export const DEFAULT_USRBIO_DIR = '/run/threefs/usrbio';
 /** Longest control line either side accepts; longer input closes the connection. */
 export const MAX_LINE_BYTES = 4_096;
+
+export const SQ_DOORBELL = '{"t":"sq"}';
+export const CQ_DOORBELL = '{"t":"cq"}';
 
 export function usrbioSocketPath(dir: string, mountDev: number): string {
   return path.join(dir, `${mountDev}.sock`);

@@ -38,6 +38,16 @@ await runDaemon({
       'FLUSH requests answered without JS: no write to the inode since its last flush',
       () => mount.stats().flushesAnsweredNatively,
     );
+    bridgeCounter(
+      'threefs_usrbio_completion_batches_total',
+      'Batches of completions the daemon posted to usrbio rings',
+      () => mount.usrbio?.totals().posted ?? 0,
+    );
+    bridgeCounter(
+      'threefs_usrbio_completion_doorbells_total',
+      'Completion doorbells written to usrbio programs (only to programs waiting in wait())',
+      () => mount.usrbio?.totals().doorbells ?? 0,
+    );
     new Gauge({
       name: 'threefs_fuse_unflushed_inodes',
       help: 'inodes with writes that no successful flush has covered yet',

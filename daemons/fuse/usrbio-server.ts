@@ -27,6 +27,8 @@ export interface UsrbioServerOptions {
 export interface RunningUsrbioServer {
   socketPath: string;
   readonly sessions: number;
+  /** Over every connection so far: completion batches posted, and doorbells rung for them. */
+  totals(): { posted: number; doorbells: number };
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startUsrbioServer(
   await mkdir(options.dir, { recursive: true, mode: 0o755 });
   await clearStaleSocket(socketPath);
   const sessions = new Set<UsrbioSession>();
+  const ended = { posted: 0, doorbells: 0 };
   const server = net.createServer((socket) => {
     if (sessions.size >= options.maxSessions) {
       socket.end(
@@ -54,7 +57,11 @@ export async function startUsrbioServer(
     }
     const session = new UsrbioSession(socket, options);
     sessions.add(session);
-    void session.finished.then(() => sessions.delete(session));
+    void session.finished.then(() => {
+      sessions.delete(session);
+      ended.posted += session.posted;
+      ended.doorbells += session.doorbells;
+    });
     session.start().catch((err: unknown) => {
       options.log.warn({ err }, 'usrbio connection could not start');
       void session.close();
@@ -74,6 +81,14 @@ export async function startUsrbioServer(
     socketPath,
     get sessions() {
       return sessions.size;
+    },
+    totals: () => {
+      const sum = { ...ended };
+      for (const s of sessions) {
+        sum.posted += s.posted;
+        sum.doorbells += s.doorbells;
+      }
+      return sum;
     },
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

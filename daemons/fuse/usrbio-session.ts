@@ -13,11 +13,19 @@ import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
   accessOfFdinfo,
+  CQ_DOORBELL,
   type DaemonMessage,
   ProgramMessage,
+  SQ_DOORBELL,
   splitLines,
 } from '../common/usrbio-protocol.js';
-import { type DaemonRing, TAKEN_FIELDS, UsrbioOp, usrbioAddon } from '../common/usrbio-native.js';
+import {
+  type DaemonRing,
+  Posted,
+  TAKEN_FIELDS,
+  UsrbioOp,
+  usrbioAddon,
+} from '../common/usrbio-native.js';
 import type { CallerGroups } from './caller-groups.js';
 import { errnoOf } from './errno.js';
 
@@ -76,6 +84,9 @@ export class UsrbioSession {
   private peer = { pid: 0, uid: 0, gid: 0 };
   private user: MetaUser = { uid: 0, gid: 0 };
   private drained: (() => void) | undefined;
+  /** Batches of completions posted, and the doorbells rung for them (the program was waiting). */
+  posted = 0;
+  doorbells = 0;
   /** Resolves once the connection is gone and every handle is closed. */
   readonly finished: Promise<void>;
   private finish!: () => void;
@@ -114,6 +125,10 @@ export class UsrbioSession {
     if (split === null) return this.fail('a control line is too long');
     this.input = split.rest;
     for (const line of split.lines) {
+      if (line === SQ_DOORBELL) {
+        this.pump();
+        continue;
+      }
       let parsed;
       try {
         parsed = ProgramMessage.safeParse(JSON.parse(line));
@@ -315,7 +330,7 @@ export class UsrbioSession {
     setImmediate(() => this.flushCompletions());
   }
 
-  /** Publishes every finished I/O at once, rings the program's doorbell, takes more. */
+  /** Publishes every finished I/O at once, rings the program's doorbell if it waits, takes more. */
   private flushCompletions(): void {
     this.flushQueued = false;
     // Before the completions: once the program sees a write done, so must a stat through the
@@ -325,8 +340,14 @@ export class UsrbioSession {
     if (this.closed || !this.ring || this.done.length === 0) return;
     const pairs = Float64Array.from(this.done);
     this.done = [];
-    if (!this.ring.complete(pairs)) return this.fail('the completion ring lost free slots');
-    if (this.socket.writableLength < MAX_UNREAD_OUTPUT) this.send({ t: 'cq' });
+    const posted = this.ring.complete(pairs);
+    if (posted === Posted.noRoom) return this.fail('the completion ring lost free slots');
+    this.posted++;
+    // A program that is not waiting reaps these on its next wait(): no write, no wake-up.
+    if (posted === Posted.wake && this.socket.writableLength < MAX_UNREAD_OUTPUT) {
+      this.doorbells++;
+      this.socket.write(`${CQ_DOORBELL}\n`);
+    }
     this.pump();
   }
 

@@ -139,6 +139,47 @@ describe('usrbio', () => {
     await fh.close();
   });
 
+  it('rings the program only while it waits for completions', async () => {
+    const status = cluster.fuse?.ready.status;
+    const counts = async () => ({
+      posted: await metricValue(status, 'threefs_usrbio_completion_batches_total'),
+      rung: await metricValue(status, 'threefs_usrbio_completion_doorbells_total'),
+    });
+    const fh = await open(cluster.path('data'), 'r');
+    const file = await ring.registerFile(fh.fd);
+    const readAt = (offset: number, userData: number) =>
+      assert.ok(
+        ring.prepare({ op: 'read', file, offset, buffer: ring.data.subarray(0, 4096), userData }),
+      );
+    // Busy elsewhere: completions land in the ring with no doorbell, and a wait() without time
+    // to wait (it never arms a wake-up) finds them there.
+    const before = await counts();
+    for (let i = 0; i < 8; i++) readAt(i * 65_536, i);
+    ring.submit();
+    const reaped: UsrbioCompletion[] = [];
+    for (let polls = 0; reaped.length < 8 && polls < 500; polls++) {
+      reaped.push(...(await ring.wait(8 - reaped.length, 0)));
+      if (reaped.length < 8) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(reaped.length, 8);
+    const quiet = await counts();
+    assert.ok(quiet.posted > before.posted, 'completions were posted');
+    assert.equal(quiet.rung, before.rung, 'nobody waited, so nobody was rung');
+    // Waiting: the program arms a wake-up and the daemon rings for the completion. Tried a few
+    // times: a completion posted before the program armed is reaped without a doorbell.
+    let rung = quiet.rung;
+    for (let attempt = 0; attempt < 5 && rung === quiet.rung; attempt++) {
+      readAt(attempt * 4096, 100 + attempt);
+      ring.submit();
+      const [done] = await ring.wait(1, 10_000);
+      assert.equal(done?.result, 4096);
+      rung = (await counts()).rung;
+    }
+    assert.ok(rung > quiet.rung, 'a waiting program got a doorbell');
+    await ring.unregisterFile(file);
+    await fh.close();
+  });
+
   it('answers bad SQEs with error completions and keeps serving', async () => {
     const raw = new RawRing(16, 1 * MiB);
     await raw.connect(cluster.mountpoint, socketDir);

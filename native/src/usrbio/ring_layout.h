@@ -15,7 +15,7 @@
 namespace threefs::usrbio {
 
 constexpr uint32_t kMagic = 0x33465342;  // "3FSB"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: cq_waiting
 constexpr size_t kPage = 4096;
 constexpr uint32_t kMaxEntries = 4096;
 
@@ -41,6 +41,9 @@ struct Header {
   Index sq_tail;              // written by the program
   Index cq_head;              // written by the program
   Index cq_tail;              // written by the daemon
+  // Nonzero while the program waits for CQEs and wants a doorbell; the daemon clears it when it
+  // rings. Completions posted while the program is busy cost no socket write on either side.
+  Index cq_waiting;  // set by the program, cleared by either side
 };
 static_assert(sizeof(Header) <= kPage, "header must fit its page");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "ring indices must be lock-free");

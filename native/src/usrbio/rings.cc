@@ -54,6 +54,7 @@ ProgramEnd::ProgramEnd(uint32_t entries, uint64_t data_bytes)
   h->sq_head.value.store(0, std::memory_order_relaxed);
   h->sq_tail.value.store(0, std::memory_order_relaxed);
   h->cq_head.value.store(0, std::memory_order_relaxed);
+  h->cq_waiting.value.store(0, std::memory_order_relaxed);
   h->cq_tail.value.store(0, std::memory_order_release);
 }
 
@@ -87,6 +88,19 @@ size_t ProgramEnd::Reap(Cqe* out, size_t max) {
   h->cq_head.value.store(head, std::memory_order_release);
   return n;
 }
+
+// ArmWakeup and Complete are the two halves of a store-then-load handshake (as Dekker's): each
+// side publishes its own word, fences, then reads the other's. At least one of them sees the
+// other's store, so a completion is either reaped by the program's second look or rung for.
+bool ProgramEnd::ArmWakeup() {
+  Header* h = header();
+  h->cq_waiting.value.store(1, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return h->cq_tail.value.load(std::memory_order_seq_cst) !=
+         h->cq_head.value.load(std::memory_order_relaxed);
+}
+
+void ProgramEnd::DisarmWakeup() { header()->cq_waiting.value.store(0, std::memory_order_relaxed); }
 
 DaemonEnd::DaemonEnd(int pid, int fd, uint32_t entries, uint64_t data_bytes,
                      uint64_t max_io_bytes)
@@ -131,13 +145,18 @@ int64_t DaemonEnd::CqSpace() const {
   return entries_ - used;
 }
 
-bool DaemonEnd::Complete(const Cqe* cqes, size_t n) {
+DaemonEnd::Posted DaemonEnd::Complete(const Cqe* cqes, size_t n) {
   int64_t space = CqSpace();
-  if (space < 0 || n > static_cast<size_t>(space)) return false;
+  if (space < 0 || n > static_cast<size_t>(space)) return Posted::kNoRoom;
   auto* slots = reinterpret_cast<Cqe*>(map_->base() + layout_.cq_offset);
   for (size_t i = 0; i < n; i++) slots[cq_tail_++ & (entries_ - 1)] = cqes[i];
-  header()->cq_tail.value.store(cq_tail_, std::memory_order_release);
-  return true;
+  Header* h = header();
+  h->cq_tail.value.store(cq_tail_, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Checked before the exchange so a busy program's cache line is not written per batch.
+  if (h->cq_waiting.value.load(std::memory_order_seq_cst) == 0) return Posted::kQuiet;
+  return h->cq_waiting.value.exchange(0, std::memory_order_seq_cst) != 0 ? Posted::kWake
+                                                                          : Posted::kQuiet;
 }
 
 }  // namespace threefs::usrbio

@@ -57,6 +57,13 @@ class ProgramEnd {
   uint32_t Unconsumed() const;
   /** Moves up to `max` CQEs out of the ring. */
   size_t Reap(Cqe* out, size_t max);
+  /**
+   * Asks for a doorbell with the next CQEs, then looks again: true when CQEs are already there
+   * (posted before the daemon could see the request, so nobody rang for them).
+   */
+  bool ArmWakeup();
+  /** Withdraws the request (the program stopped waiting). */
+  void DisarmWakeup();
 
  private:
   Header* header() const { return reinterpret_cast<Header*>(map_->base()); }
@@ -88,8 +95,12 @@ class DaemonEnd {
   bool Take(size_t max, std::vector<Taken>* out);
   /** Free CQ slots, or -1 when the program's CQ head is impossible. */
   int64_t CqSpace() const;
-  /** Writes CQEs and publishes them; false when they do not fit (the caller bounds this). */
-  bool Complete(const Cqe* cqes, size_t n);
+  enum class Posted { kNoRoom, kQuiet, kWake };
+  /**
+   * Writes CQEs and publishes them. kNoRoom (nothing written) when they do not fit (the caller
+   * bounds this); kWake when the program asked for a doorbell (the request is used up).
+   */
+  Posted Complete(const Cqe* cqes, size_t n);
 
  private:
   Header* header() const { return reinterpret_cast<Header*>(map_->base()); }

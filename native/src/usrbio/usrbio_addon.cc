@@ -55,7 +55,9 @@ class ProgramRing : public Napi::ObjectWrap<ProgramRing> {
                        {InstanceMethod<&ProgramRing::Prepare>("prepare"),
                         InstanceMethod<&ProgramRing::Submit>("submit"),
                         InstanceMethod<&ProgramRing::Unconsumed>("unconsumed"),
-                        InstanceMethod<&ProgramRing::Reap>("reap")});
+                        InstanceMethod<&ProgramRing::Reap>("reap"),
+                        InstanceMethod<&ProgramRing::ArmWakeup>("armWakeup"),
+                        InstanceMethod<&ProgramRing::DisarmWakeup>("disarmWakeup")});
   }
 
   explicit ProgramRing(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProgramRing>(info) {
@@ -94,6 +96,11 @@ class ProgramRing : public Napi::ObjectWrap<ProgramRing> {
   Napi::Value Unconsumed(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), end_->Unconsumed());
   }
+  // armWakeup() → true when CQEs are already there (reap them instead of waiting).
+  Napi::Value ArmWakeup(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), end_->ArmWakeup());
+  }
+  void DisarmWakeup(const Napi::CallbackInfo&) { end_->DisarmWakeup(); }
   // reap(max) → Float64Array [userData, result, ...].
   Napi::Value Reap(const Napi::CallbackInfo& info) {
     size_t max = static_cast<size_t>(ToU64(info[0], "max"));
@@ -167,7 +174,8 @@ class DaemonRing : public Napi::ObjectWrap<DaemonRing> {
   Napi::Value CqSpace(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(end_->CqSpace()));
   }
-  // complete(Float64Array [userData, result, ...]) → false when they do not fit.
+  // complete(Float64Array [userData, result, ...]) → 0 when they do not fit, 1 when posted,
+  // 2 when posted and the program waits for a doorbell.
   Napi::Value Complete(const Napi::CallbackInfo& info) {
     if (!info[0].IsTypedArray() ||
         info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
@@ -180,7 +188,15 @@ class DaemonRing : public Napi::ObjectWrap<DaemonRing> {
       cqes[i].user_data = ud >= 0 && ud <= kMaxSafeInteger ? static_cast<uint64_t>(ud) : 0;
       cqes[i].result = static_cast<int64_t>(arr[i * 2 + 1]);
     }
-    return Napi::Boolean::New(info.Env(), end_->Complete(cqes.data(), n));
+    switch (end_->Complete(cqes.data(), n)) {
+      case DaemonEnd::Posted::kNoRoom:
+        return Napi::Number::New(info.Env(), 0);
+      case DaemonEnd::Posted::kQuiet:
+        return Napi::Number::New(info.Env(), 1);
+      case DaemonEnd::Posted::kWake:
+        return Napi::Number::New(info.Env(), 2);
+    }
+    return Napi::Number::New(info.Env(), 0);
   }
 
   std::unique_ptr<DaemonEnd> end_;
