@@ -9,6 +9,7 @@
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { type RoutingInfo, sameHostAddress } from '../common/routing.js';
+import { type RoutingIndex, routingIndex } from '../common/routing-index.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import {
@@ -77,8 +78,9 @@ export class RegionReads {
   ): Promise<number | undefined> {
     if (read.target < 0 || read.target + read.length > region.bytes)
       throw new ThreeFsError('INVALID_ARGUMENT', 'read target outside the region');
-    const chain = info.chains.find((c) => c.chainId === read.chainId);
-    const address = chain && this.localReplica(info, chain.targets);
+    const index = routingIndex(info);
+    const chain = index.chain(read.chainId);
+    const address = chain && this.localReplica(index, chain.targets);
     if (!chain || address === undefined) return undefined;
     const outcome = await this.coalescer.read(`${address}\n${region.path}`, {
       ...read,
@@ -117,14 +119,13 @@ export class RegionReads {
 
   /** A random SERVING replica on a node of this host with a unix socket, if any. */
   private localReplica(
-    info: RoutingInfo,
+    index: RoutingIndex,
     targets: ReadonlyArray<{ targetId: number; state: string }>,
   ): string | undefined {
     const local: string[] = [];
     for (const t of targets) {
       if (t.state !== 'SERVING') continue;
-      const nodeId = info.targets.find((x) => x.targetId === t.targetId)?.nodeId;
-      const node = info.nodes.find((n) => n.nodeId === nodeId);
+      const node = index.nodeOfTarget(t.targetId);
       const address = node && sameHostAddress(node);
       if (address) local.push(address);
     }

@@ -17,7 +17,8 @@ import {
   stripeChains,
 } from '../common/layout.js';
 import type { Logger } from '../common/log.js';
-import { findChainTable, type RoutingInfo } from '../common/routing.js';
+import { type ChainTableVersion, findChainTable, type RoutingInfo } from '../common/routing.js';
+import { routingIndex } from '../common/routing-index.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
 import {
@@ -100,6 +101,11 @@ export class StorageClient {
   private readonly retryTotalMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly stripes = new Map<string, readonly number[]>();
+  /** The same stripes by layout object, with the table they were computed from (knownStripe). */
+  private readonly stripesByLayout = new WeakMap<
+    Layout,
+    { table: ChainTableVersion | undefined; stripe: readonly number[] }
+  >();
   private readonly coalescer: ReadCoalescer;
   private readonly regionReads: RegionReads;
 
@@ -139,15 +145,14 @@ export class StorageClient {
   }
 
   private chainOf(info: RoutingInfo, chainId: number) {
-    const chain = info.chains.find((c) => c.chainId === chainId);
+    const chain = routingIndex(info).chain(chainId);
     if (!chain)
       throw new ThreeFsError('ROUTING_VERSION_MISMATCH', `chain ${chainId} is not in routing info`);
     return chain;
   }
 
   private addressOf(info: RoutingInfo, targetId: number): string {
-    const target = info.targets.find((t) => t.targetId === targetId);
-    const node = target && info.nodes.find((n) => n.nodeId === target.nodeId);
+    const node = routingIndex(info).nodeOfTarget(targetId);
     if (!node?.address)
       throw new ThreeFsError('ROUTING_VERSION_MISMATCH', `no address for target ${targetId}`);
     return node.address;
@@ -362,7 +367,21 @@ export class StorageClient {
 
   // ---- file-level helpers ---------------------------------------------------------------------
 
+  /**
+   * The stripe of this layout object when it was computed from the chain table the current
+   * routing holds: no await, no key to build (every read of an open file asks).
+   */
+  private knownStripe(layout: Layout): readonly number[] | undefined {
+    const hit = this.stripesByLayout.get(layout);
+    const info = this.options.routing.current;
+    if (!hit || info.routingVersion === 0) return undefined;
+    const table = routingIndex(info).chainTable(layout.chainTableId, layout.chainTableVersion);
+    return table === hit.table ? hit.stripe : undefined;
+  }
+
   private async stripe(layout: Layout): Promise<readonly number[]> {
+    const known = this.knownStripe(layout);
+    if (known) return known;
     let info = await this.routing();
     let table = findChainTable(info, layout.chainTableId, layout.chainTableVersion);
     if (!table && layout.chains.kind === 'range') {
@@ -378,12 +397,14 @@ export class StorageClient {
     // The stripe is a pure function of the layout and the table version (the shuffle is frozen),
     // and every read and write of a file needs it: compute it once per layout.
     const key = `${layout.chainTableId}/${table?.version ?? 0}/${layout.stripeSize}/${JSON.stringify(layout.chains)}`;
-    const cached = this.stripes.get(key);
-    if (cached) return cached;
-    const stripe = Object.freeze(stripeChains(layout, table?.chainIds ?? []));
-    if (this.stripes.size >= MAX_CACHED_STRIPES)
-      this.stripes.delete(this.stripes.keys().next().value as string);
-    this.stripes.set(key, stripe);
+    let stripe = this.stripes.get(key);
+    if (!stripe) {
+      stripe = Object.freeze(stripeChains(layout, table?.chainIds ?? []));
+      if (this.stripes.size >= MAX_CACHED_STRIPES)
+        this.stripes.delete(this.stripes.keys().next().value as string);
+      this.stripes.set(key, stripe);
+    }
+    this.stripesByLayout.set(layout, { table, stripe });
     return stripe;
   }
 
@@ -501,7 +522,7 @@ export class StorageClient {
       counts.push(Math.max(0, end - item.offset));
       unplaced.push(0);
       if (end <= item.offset) continue;
-      const stripe = await this.stripe(item.layout);
+      const stripe = this.knownStripe(item.layout) ?? (await this.stripe(item.layout));
       for (const p of splitIntoChunks(item.offset, end - item.offset, item.layout.chunkSize)) {
         reads.push({
           chainId: chainOfChunk(stripe, p.chunkIndex),

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ThreeFsError } from './errors.js';
+import { routingIndex } from './routing-index.js';
 import { LocalTargetState, PublicTargetState } from './target-states.js';
 
 export const NodeType = z.enum(['MGMTD', 'META', 'STORAGE', 'CLIENT']);
@@ -192,10 +193,5 @@ export function findChainTable(
   chainTableId: number,
   version = 0,
 ): ChainTableVersion | undefined {
-  const versions = info.chainTables.filter((t) => t.chainTableId === chainTableId);
-  if (version !== 0) return versions.find((t) => t.version === version);
-  return versions.reduce<ChainTableVersion | undefined>(
-    (best, t) => (!best || t.version > best.version ? t : best),
-    undefined,
-  );
+  return routingIndex(info).chainTable(chainTableId, version);
 }

@@ -11,6 +11,7 @@ import { ThreeFsError } from '../common/errors.js';
 import { retire } from '../common/pooled-views.js';
 import type { Logger } from '../common/log.js';
 import type { RoutingInfo, SyncProgress } from '../common/routing.js';
+import { routingIndex } from '../common/routing-index.js';
 import { type CallContext, type Handlers, RpcClientPool, RpcServer } from '../common/rpc/index.js';
 import { MgmtdService } from '../common/services/mgmtd.js';
 import { StorageService } from '../common/services/storage.js';
@@ -216,7 +217,7 @@ export class StorageServer {
    */
   private async repair(target: HeldTarget, chunkId: Buffer): Promise<void> {
     const { log } = this.options;
-    const chain = this.routing.current.chains.find((c) => c.chainId === target.chainId);
+    const chain = routingIndex(this.routing.current).chain(target.chainId);
     const othersServing =
       chain?.targets.filter((t) => t.state === 'SERVING' && t.targetId !== target.targetId)
         .length ?? 0;

@@ -8,6 +8,7 @@ import {
   RoutingDelta,
   routingDeltaSince,
 } from '../../daemons/common/routing.js';
+import { routingIndex } from '../../daemons/common/routing-index.js';
 
 function cluster(): RoutingInfo {
   return {
@@ -131,5 +132,47 @@ describe('routing info deltas', () => {
     assert.equal(findChainTable(cluster(), 1)?.version, 2);
     assert.equal(findChainTable(cluster(), 1, 1)?.version, 1);
     assert.equal(findChainTable(cluster(), 2), undefined);
+  });
+});
+
+describe('routing index', () => {
+  it('finds chains, targets, nodes and the node of a target by id', () => {
+    const index = routingIndex(cluster());
+    assert.equal(index.chain(100)?.chainVersion, 3);
+    assert.equal(index.chain(101), undefined);
+    assert.equal(index.target(11)?.nodeId, 2);
+    assert.equal(index.node(1)?.type, 'MGMTD');
+    assert.equal(index.nodeOfTarget(11)?.address, '127.0.0.1:9100');
+    assert.equal(index.nodeOfTarget(12), undefined);
+  });
+
+  it('finds the newest chain table version, or a given one', () => {
+    const index = routingIndex(cluster());
+    assert.equal(index.chainTable(1)?.description, 'again');
+    assert.equal(index.chainTable(1, 1)?.description, '');
+    assert.equal(index.chainTable(1, 3), undefined);
+    assert.equal(index.chainTable(2), undefined);
+  });
+
+  it('follows a delta: the new copy answers with what it holds', () => {
+    const before = cluster();
+    assert.equal(routingIndex(before).chain(100)?.chainVersion, 3);
+    const chain = { ...before.chains[0]!, chainVersion: 4, changedAt: 6 };
+    const after = applyRoutingDelta(before, {
+      ...routingDeltaSince(before, 5),
+      routingVersion: 6,
+      chains: [chain],
+    });
+    assert.equal(routingIndex(after).chain(100)?.chainVersion, 4);
+    assert.equal(routingIndex(before).chain(100)?.chainVersion, 3);
+  });
+
+  it('rebuilds for a copy whose arrays grew after it was indexed', () => {
+    const info = cluster();
+    assert.equal(routingIndex(info).chain(200), undefined);
+    info.chains.push({ ...info.chains[0]!, chainId: 200 });
+    info.chainTables.push({ ...info.chainTables[1]!, version: 3, description: 'third' });
+    assert.equal(routingIndex(info).chain(200)?.chainId, 200);
+    assert.equal(routingIndex(info).chainTable(1)?.description, 'third');
   });
 });
