@@ -3,6 +3,7 @@
 // program's pid): the daemon rings only for a program that armed a wake-up, once per arming, and
 // a program that arms after CQEs were posted is told to reap them instead of waiting.
 import assert from 'node:assert/strict';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Posted, usrbioAddon } from '../../daemons/common/usrbio-native.js';
 
@@ -52,5 +53,22 @@ describe('usrbio wake-up handshake', () => {
     assert.equal(daemon.complete(Float64Array.of(1, 1, 2, 2, 3, 3)), Posted.noRoom);
     assert.equal(program.reap(4).length, 0);
     assert.equal(daemon.complete(one(4)), Posted.wake, 'the request is still armed');
+  });
+});
+
+describe('usrbio region versions', () => {
+  it('refuses a region of another layout version, naming both', () => {
+    const program = new (usrbioAddon().ProgramRing)(4, 4096);
+    // The header's second word is the layout version (ring_layout.h: Shape).
+    const fd = openSync(`/proc/self/fd/${program.fd}`, 'r+');
+    try {
+      writeSync(fd, Buffer.from(Uint32Array.of(1).buffer), 0, 4, 4);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(
+      () => new (usrbioAddon().DaemonRing)(process.pid, program.fd, 4, 4096, 4096),
+      /layout version 1, this daemon reads version 2/,
+    );
   });
 });

@@ -112,7 +112,11 @@ DaemonEnd::DaemonEnd(int pid, int fd, uint32_t entries, uint64_t data_bytes,
   map_ = std::make_shared<Mapping>(memfd.fd, memfd.base, memfd.bytes);
   Shape h{};
   std::memcpy(&h, memfd.base, sizeof h);
-  if (h.magic != kMagic || h.version != kVersion || h.entries != entries ||
+  if (h.magic == kMagic && h.version != kVersion)
+    throw std::runtime_error("the region has layout version " + std::to_string(h.version) +
+                             ", this daemon reads version " + std::to_string(kVersion) +
+                             " (the program and the FUSE daemon come from different releases)");
+  if (h.magic != kMagic || h.entries != entries ||
       h.data_offset != layout_.data_offset || h.data_bytes != data_bytes)
     throw std::runtime_error("the region's header does not match its registration");
   sq_head_ = header()->sq_head.value.load(std::memory_order_acquire);
