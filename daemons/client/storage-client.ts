@@ -16,6 +16,7 @@ import {
   splitIntoChunks,
   stripeChains,
 } from '../common/layout.js';
+import { setBounded } from '../common/bounded-map.js';
 import type { Logger } from '../common/log.js';
 import { type ChainTableVersion, findChainTable, type RoutingInfo } from '../common/routing.js';
 import { routingIndex } from '../common/routing-index.js';
@@ -400,9 +401,7 @@ export class StorageClient {
     let stripe = this.stripes.get(key);
     if (!stripe) {
       stripe = Object.freeze(stripeChains(layout, table?.chainIds ?? []));
-      if (this.stripes.size >= MAX_CACHED_STRIPES)
-        this.stripes.delete(this.stripes.keys().next().value as string);
-      this.stripes.set(key, stripe);
+      setBounded(this.stripes, key, stripe, MAX_CACHED_STRIPES, 'stripe cache');
     }
     this.stripesByLayout.set(layout, { table, stripe });
     return stripe;

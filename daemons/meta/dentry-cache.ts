@@ -7,6 +7,7 @@
 // namespace has far more of them), nor are absent names. Writing transactions neither use nor
 // fill it: their reads are conflict-tracked, and what they read may be their own write.
 import { ThreeFsError } from '../common/errors.js';
+import { setBounded } from '../common/bounded-map.js';
 import type { Dentry } from './meta-txn.js';
 
 /** Default bound: the directories of a busy namespace's paths. */
@@ -47,16 +48,7 @@ export class DirEntryCache {
   /** Notes what a read-only transaction at `version` read for `name` in `parent`. */
   keep(parent: number, name: string, dentry: Dentry, version: number): void {
     if (dentry.type !== 'dir') return;
-    const key = `${parent}/${name}`;
-    // Re-inserting moves the key to the back of the Map's order: eviction takes the oldest.
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { dentry: Object.freeze({ ...dentry }), version });
-    if (this.entries.size > this.maxEntries) {
-      throw new ThreeFsError('INTERNAL', 'directory entry cache grew past its bound');
-    }
+    const entry = { dentry: Object.freeze({ ...dentry }), version };
+    setBounded(this.entries, `${parent}/${name}`, entry, this.maxEntries, 'directory entry cache');
   }
 }

@@ -18,6 +18,7 @@
 // distinct files about 8 µs of meta's ~63 (4 clients, 20,000 files: 63-69 µs of meta CPU per stat
 // with files kept, 52-62 without); a repeated stat of one file costs a decode (~3 µs) instead.
 import { ThreeFsError } from '../common/errors.js';
+import { setBounded } from '../common/bounded-map.js';
 import { decodeInode, type InodeRecord } from './inode.js';
 
 interface Entry {
@@ -86,16 +87,8 @@ export class DecodedInodeCache {
     const decoded = decodeInode(value, id);
     if (decoded.type !== 'dir') return decoded;
     const record = deepFreeze(decoded);
-    // Re-inserting moves the id to the back of the Map's order: eviction takes the oldest.
-    this.entries.delete(id);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
-    this.entries.set(id, { bytes: Buffer.from(value), record, version: versionOf?.() });
-    if (this.entries.size > this.maxEntries) {
-      throw new ThreeFsError('INTERNAL', 'decoded inode cache grew past its bound');
-    }
+    const entry = { bytes: Buffer.from(value), record, version: versionOf?.() };
+    setBounded(this.entries, id, entry, this.maxEntries, 'decoded inode cache');
     return record;
   }
 
