@@ -46,7 +46,7 @@ export interface ProgramRing extends RegionShape {
   disarmWakeup(): void;
 }
 
-/** What DaemonRing.complete() did. */
+/** What DaemonRing.complete() did (DaemonEnd::Posted in native/src/usrbio/rings.h). */
 export const Posted = { noRoom: 0, quiet: 1, wake: 2 } as const;
 
 export interface DaemonRing extends RegionShape {

@@ -90,12 +90,12 @@ size_t ProgramEnd::Reap(Cqe* out, size_t max) {
 }
 
 // ArmWakeup and Complete are the two halves of a store-then-load handshake (as Dekker's): each
-// side publishes its own word, fences, then reads the other's. At least one of them sees the
-// other's store, so a completion is either reaped by the program's second look or rung for.
+// side stores its own word, then reads the other's, all sequentially consistent (which orders a
+// store before a later load; no separate fence). At least one of them sees the other's store, so
+// a completion is either reaped by the program's second look or rung for.
 bool ProgramEnd::ArmWakeup() {
   Header* h = header();
   h->cq_waiting.value.store(1, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   return h->cq_tail.value.load(std::memory_order_seq_cst) !=
          h->cq_head.value.load(std::memory_order_relaxed);
 }
@@ -156,7 +156,6 @@ DaemonEnd::Posted DaemonEnd::Complete(const Cqe* cqes, size_t n) {
   for (size_t i = 0; i < n; i++) slots[cq_tail_++ & (entries_ - 1)] = cqes[i];
   Header* h = header();
   h->cq_tail.value.store(cq_tail_, std::memory_order_seq_cst);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Checked before the exchange so a busy program's cache line is not written per batch.
   if (h->cq_waiting.value.load(std::memory_order_seq_cst) == 0) return Posted::kQuiet;
   return h->cq_waiting.value.exchange(0, std::memory_order_seq_cst) != 0 ? Posted::kWake

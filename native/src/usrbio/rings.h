@@ -95,7 +95,8 @@ class DaemonEnd {
   bool Take(size_t max, std::vector<Taken>* out);
   /** Free CQ slots, or -1 when the program's CQ head is impossible. */
   int64_t CqSpace() const;
-  enum class Posted { kNoRoom, kQuiet, kWake };
+  // Values as usrbio-native.ts's Posted: the addon hands them to JS as they are.
+  enum class Posted : int { kNoRoom = 0, kQuiet = 1, kWake = 2 };
   /**
    * Writes CQEs and publishes them. kNoRoom (nothing written) when they do not fit (the caller
    * bounds this); kWake when the program asked for a doorbell (the request is used up).

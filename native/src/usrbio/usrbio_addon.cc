@@ -188,15 +188,7 @@ class DaemonRing : public Napi::ObjectWrap<DaemonRing> {
       cqes[i].user_data = ud >= 0 && ud <= kMaxSafeInteger ? static_cast<uint64_t>(ud) : 0;
       cqes[i].result = static_cast<int64_t>(arr[i * 2 + 1]);
     }
-    switch (end_->Complete(cqes.data(), n)) {
-      case DaemonEnd::Posted::kNoRoom:
-        return Napi::Number::New(info.Env(), 0);
-      case DaemonEnd::Posted::kQuiet:
-        return Napi::Number::New(info.Env(), 1);
-      case DaemonEnd::Posted::kWake:
-        return Napi::Number::New(info.Env(), 2);
-    }
-    return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), static_cast<int>(end_->Complete(cqes.data(), n)));
   }
 
   std::unique_ptr<DaemonEnd> end_;
