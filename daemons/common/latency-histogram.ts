@@ -2,10 +2,10 @@
 // daemon's). prom-client's Histogram validates and hashes its labels and builds a closure on
 // every observe, ~0.8 µs a call in a tight loop; a ~60 µs metadata stat pays that on the server
 // and again on the client, both on the same two cores. Here each series is found once by its
-// caller, and an observation is a bucket search and three additions. The registry reads the series when scraped,
-// through the part of prom-client's metric contract it uses: name, help, type, aggregator,
-// getForPromString(), get() and reset(). It registers any such object; its type union only lists
-// its own classes, hence the cast in of().
+// caller, and an observation is a bucket search and three additions. The registry reads the
+// series when scraped, through the part of prom-client's metric contract it uses: name, help,
+// type, aggregator, getForPromString(), get() and reset(). It registers any such object; its
+// type union only lists its own classes, hence the cast in of().
 import type { Metric, Registry } from 'prom-client';
 import { ThreeFsError } from './errors.js';
 
