@@ -13,6 +13,8 @@ import { type RoutingIndex, routingIndex } from '../common/routing-index.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import {
+  chooseReplica,
+  JOIN_CALLS_BELOW,
   placedOutcomes,
   ReadCoalescer,
   type ReadOutcome,
@@ -51,6 +53,9 @@ interface RegionIo extends WireRead {
 const MAX_IOS_PER_CALL = 1024;
 const MAX_BYTES_PER_CALL = 64 * 1024 * 1024;
 
+/** The coalescer's key of a call: reads into one region through one node. */
+const callKey = (address: string, region: SharedRegion): string => `${address}\n${region.path}`;
+
 export class RegionReads {
   /** Per node address, per region path: the region id there (a promise while mapping). */
   private readonly mapped = new Map<string, Map<string, Promise<number>>>();
@@ -80,9 +85,9 @@ export class RegionReads {
       throw new ThreeFsError('INVALID_ARGUMENT', 'read target outside the region');
     const index = routingIndex(info);
     const chain = index.chain(read.chainId);
-    const address = chain && this.localReplica(index, chain.targets);
+    const address = chain && this.localReplica(index, chain.targets, region);
     if (!chain || address === undefined) return undefined;
-    const outcome = await this.coalescer.read(`${address}\n${region.path}`, {
+    const outcome = await this.coalescer.read(callKey(address, region), {
       ...read,
       chainVersion: chain.chainVersion,
       address,
@@ -117,10 +122,14 @@ export class RegionReads {
     await Promise.all(pending);
   }
 
-  /** A random SERVING replica on a node of this host with a unix socket, if any. */
+  /**
+   * A SERVING replica on a node of this host with a unix socket, if any: one whose call into
+   * `region` this turn has room for the read, or else a random one (chooseReplica).
+   */
   private localReplica(
     index: RoutingIndex,
     targets: ReadonlyArray<{ targetId: number; state: string }>,
+    region: SharedRegion,
   ): string | undefined {
     const local: string[] = [];
     for (const t of targets) {
@@ -129,7 +138,9 @@ export class RegionReads {
       const address = node && sameHostAddress(node);
       if (address) local.push(address);
     }
-    return local.length === 0 ? undefined : local[(Math.random() * local.length) | 0];
+    if (local.length <= 1) return local[0];
+    const queued = local.map((address) => this.coalescer.queuedUnder(callKey(address, region)));
+    return local[chooseReplica(queued, JOIN_CALLS_BELOW)];
   }
 
   private regionId(address: string, region: SharedRegion): Promise<number> {

@@ -18,11 +18,18 @@ import {
 } from '../common/layout.js';
 import { setBounded } from '../common/bounded-map.js';
 import type { Logger } from '../common/log.js';
-import { type ChainTableVersion, findChainTable, type RoutingInfo } from '../common/routing.js';
+import {
+  type ChainInfo,
+  type ChainTableVersion,
+  findChainTable,
+  type RoutingInfo,
+} from '../common/routing.js';
 import { routingIndex } from '../common/routing-index.js';
 import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
 import {
+  chooseReplica,
+  JOIN_CALLS_BELOW,
   payloadOutcomes,
   ReadCoalescer,
   type ReadOutcome,
@@ -159,6 +166,19 @@ export class StorageClient {
     return node.address;
   }
 
+  /** Where a chain's SERVING replicas are: a read may go to any of them. */
+  private servingAddresses(info: RoutingInfo, chain: ChainInfo): string[] {
+    const addresses: string[] = [];
+    for (const t of chain.targets) {
+      if (t.state !== 'SERVING') continue;
+      const node = routingIndex(info).nodeOfTarget(t.targetId);
+      if (node?.address) addresses.push(node.address);
+    }
+    if (addresses.length === 0)
+      throw new ThreeFsError('UNAVAILABLE', `chain ${chain.chainId} has no SERVING replica`);
+    return addresses;
+  }
+
   /** Runs `attempt` until it succeeds, a non-retryable error occurs, or the time runs out. */
   private async withRetries<T>(
     what: string,
@@ -260,9 +280,10 @@ export class StorageClient {
   }
 
   /**
-   * Reads a batch of chunk ranges: each chain served by a random SERVING replica, the reads of
-   * every caller queued per storage node and sent together (read-coalescer.ts); a read that a
-   * node cannot serve now is retried on another replica or after a routing refresh.
+   * Reads a batch of chunk ranges: each chain served by a SERVING replica (one already getting a
+   * call this turn if it has room, else a random one: chooseReplica), the reads of every caller
+   * queued per storage node and sent together (read-coalescer.ts); a read that a node cannot
+   * serve now is retried on another replica or after a routing refresh.
    */
   async readChunks(reads: readonly ChunkRead[]): Promise<ChunkReadResult[]> {
     const results: ChunkReadResult[] = new Array(reads.length);
@@ -277,12 +298,11 @@ export class StorageClient {
           let outcome: ReadOutcome;
           try {
             const chain = this.chainOf(info, read.chainId);
-            const serving = chain.targets.filter((t) => t.state === 'SERVING');
-            if (serving.length === 0)
-              throw new ThreeFsError('UNAVAILABLE', `chain ${read.chainId} has no SERVING replica`);
-            const pick = serving[(Math.random() * serving.length) | 0]!;
+            const addresses = this.servingAddresses(info, chain);
+            const queued = addresses.map((address) => this.coalescer.queuedUnder(address));
+            const address = addresses[chooseReplica(queued, JOIN_CALLS_BELOW)]!;
             // Only the wire fields: callers' reads may carry more (readFilesInto's targets).
-            outcome = await this.coalescer.read(this.addressOf(info, pick.targetId), {
+            outcome = await this.coalescer.read(address, {
               chainId: read.chainId,
               chainVersion: chain.chainVersion,
               chunkId: read.chunkId,

@@ -1,8 +1,10 @@
 // ReadCoalescer rows: reads of one turn share a call per node, batches split at their bounds,
-// each caller gets its own bytes or status, and a failed call fails or retries only its batch.
+// each caller gets its own bytes or status, and a failed call fails or retries only its batch;
+// and which replica a read joins.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  chooseReplica,
   payloadOutcomes,
   placedOutcomes,
   ReadCoalescer,
@@ -169,5 +171,41 @@ describe('read coalescer', () => {
       ),
       [{ kind: 'placed', length: 77 }, { kind: 'missing' }, { kind: 'retry' }],
     );
+  });
+
+  it('a read joins the fullest call with room, else an idle replica, else the emptiest call', () => {
+    const rows: Array<[queued: number[], random: number, chosen: number]> = [
+      [[0], 0.9, 0], // the only replica
+      [[0, 3, 0], 0.9, 1], // one call gathered: join it
+      [[2, 5, 1], 0, 1], // several: the fullest
+      [[2, 16, 1], 0, 0], // the fullest with room (16 is full)
+      [[16, 0, 0], 0, 1], // every call full: an idle replica, the random's first...
+      [[16, 0, 0], 0.99, 2], // ...or its second
+      [[0, 0, 0], 0.5, 1], // nothing gathered: a random replica
+      [[20, 17, 16], 0.3, 2], // every replica full: the emptiest call
+    ];
+    for (const [queued, random, chosen] of rows)
+      assert.equal(
+        chooseReplica(queued, 16, () => random),
+        chosen,
+        JSON.stringify(queued),
+      );
+    assert.throws(() => chooseReplica([], 16), { code: 'INTERNAL' });
+  });
+
+  it('a turn of reads that could go anywhere shares calls of up to the join bound', async () => {
+    const node = fakeNode();
+    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 }, retryOnRetryable);
+    const replicas = ['a', 'b', 'c'];
+    const reads = Array.from({ length: 40 }, (_, i) => {
+      const queued = replicas.map((r) => c.queuedUnder(r));
+      return c.read(replicas[chooseReplica(queued, 16)]!, io(i + 1));
+    });
+    await Promise.all(reads);
+    assert.deepEqual(
+      node.calls.map((call) => call.ios.length),
+      [16, 16, 8],
+    );
+    assert.equal(new Set(node.calls.map((call) => call.address)).size, 3);
   });
 });
