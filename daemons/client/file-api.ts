@@ -166,13 +166,19 @@ export class FileHandle {
   }
 
   /**
-   * The storage read behind read(), for FileApi.readMany: what to read, after this client's
-   * buffered writes of the inode reached storage (so the read sees them).
+   * Sends this client's buffered writes of the inode to storage, so that a read sees them: for
+   * FileApi.readMany, before readPlan. Undefined when nothing is buffered, so a batch of reads
+   * waits for nothing then.
    */
-  async prepareRead(target: Buffer, position: number) {
+  flushBeforeRead(): Promise<void> | undefined {
+    this.check();
+    return this.state.buffer?.flush();
+  }
+
+  /** The storage read behind read(), for FileApi.readMany (after flushBeforeRead). */
+  readPlan(target: Buffer, position: number) {
     this.check();
     checkRange(position, target.length);
-    if (this.state.buffer) await this.state.buffer.flush();
     const { layout, id } = this.state;
     return { layout, inodeId: id, offset: position, target, fileLength: this.state.length };
   }
@@ -329,11 +335,14 @@ export class FileApi {
     onItem?: (index: number, bytes: number) => void,
   ): Promise<number[]> {
     const plans = [];
-    for (const item of items)
+    for (const item of items) {
+      const flushing = item.handle.flushBeforeRead();
+      if (flushing) await flushing;
       plans.push({
-        ...(await item.handle.prepareRead(item.target, item.position)),
+        ...item.handle.readPlan(item.target, item.position),
         regionOffset: item.regionOffset,
       });
+    }
     return this.storage.readFilesInto(plans, region, onItem);
   }
 

@@ -8,8 +8,8 @@
 // left to the caller's ordinary path (TCP, payload copied), which retries other replicas.
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { type RoutingInfo, sameHostAddress } from '../common/routing.js';
-import { type RoutingIndex, routingIndex } from '../common/routing-index.js';
+import { type ChainInfo, type RoutingInfo, sameHostAddress } from '../common/routing.js';
+import { routingIndex } from '../common/routing-index.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import {
@@ -53,12 +53,16 @@ interface RegionIo extends WireRead {
 const MAX_IOS_PER_CALL = 1024;
 const MAX_BYTES_PER_CALL = 64 * 1024 * 1024;
 
-/** The coalescer's key of a call: reads into one region through one node. */
-const callKey = (address: string, region: SharedRegion): string => `${address}\n${region.path}`;
-
 export class RegionReads {
   /** Per node address, per region path: the region id there (a promise while mapping). */
   private readonly mapped = new Map<string, Map<string, Promise<number>>>();
+  /** Per routing copy, per chain: its SERVING replicas' addresses on this host (localAddresses). */
+  private readonly local = new WeakMap<
+    RoutingInfo,
+    Map<number, { chain: ChainInfo; addresses: readonly string[] }>
+  >();
+  /** Per region path, per node address: the coalescer's key (callKey), one string per pair. */
+  private readonly keys = new Map<string, Map<string, string>>();
   private readonly coalescer = new ReadCoalescer<RegionIo, ReadOutcome>(
     (_key, ios) => this.send(ios),
     { maxIos: MAX_IOS_PER_CALL, maxBytes: MAX_BYTES_PER_CALL },
@@ -83,13 +87,16 @@ export class RegionReads {
   ): Promise<number | undefined> {
     if (read.target < 0 || read.target + read.length > region.bytes)
       throw new ThreeFsError('INVALID_ARGUMENT', 'read target outside the region');
-    const index = routingIndex(info);
-    const chain = index.chain(read.chainId);
-    const address = chain && this.localReplica(index, chain.targets, region);
+    const chain = routingIndex(info).chain(read.chainId);
+    const address = chain && this.localReplica(info, chain, region);
     if (!chain || address === undefined) return undefined;
-    const outcome = await this.coalescer.read(callKey(address, region), {
-      ...read,
+    const outcome = await this.coalescer.read(this.callKey(address, region), {
+      chainId: read.chainId,
       chainVersion: chain.chainVersion,
+      chunkId: read.chunkId,
+      offset: read.offset,
+      length: read.length,
+      target: read.target,
       address,
       region,
     });
@@ -100,6 +107,7 @@ export class RegionReads {
 
   /** Unmaps the region on every node it was mapped on (best effort: a gone node unmapped it). */
   async release(region: SharedRegion): Promise<void> {
+    this.keys.delete(region.path);
     const pending: Array<Promise<unknown>> = [];
     for (const [address, regions] of this.mapped) {
       const id = regions.get(region.path);
@@ -126,21 +134,44 @@ export class RegionReads {
    * A SERVING replica on a node of this host with a unix socket, if any: one whose call into
    * `region` this turn has room for the read, or else a random one (chooseReplica).
    */
-  private localReplica(
-    index: RoutingIndex,
-    targets: ReadonlyArray<{ targetId: number; state: string }>,
-    region: SharedRegion,
-  ): string | undefined {
-    const local: string[] = [];
-    for (const t of targets) {
+  private localReplica(info: RoutingInfo, chain: ChainInfo, region: SharedRegion) {
+    const local = this.localAddresses(info, chain);
+    if (local.length <= 1) return local[0];
+    const queued = local.map((address) =>
+      this.coalescer.queuedUnder(this.callKey(address, region)),
+    );
+    return local[chooseReplica(queued, JOIN_CALLS_BELOW)];
+  }
+
+  /**
+   * Where `chain` has SERVING replicas on nodes of this host. Kept per routing copy and chain
+   * object: a copy's nodes and chains do not change, and a chain object replaced under the copy
+   * is looked at afresh.
+   */
+  private localAddresses(info: RoutingInfo, chain: ChainInfo): readonly string[] {
+    let byChain = this.local.get(info);
+    if (!byChain) this.local.set(info, (byChain = new Map()));
+    const known = byChain.get(chain.chainId);
+    if (known?.chain === chain) return known.addresses;
+    const index = routingIndex(info);
+    const addresses: string[] = [];
+    for (const t of chain.targets) {
       if (t.state !== 'SERVING') continue;
       const node = index.nodeOfTarget(t.targetId);
       const address = node && sameHostAddress(node);
-      if (address) local.push(address);
+      if (address) addresses.push(address);
     }
-    if (local.length <= 1) return local[0];
-    const queued = local.map((address) => this.coalescer.queuedUnder(callKey(address, region)));
-    return local[chooseReplica(queued, JOIN_CALLS_BELOW)];
+    byChain.set(chain.chainId, { chain, addresses });
+    return addresses;
+  }
+
+  /** The coalescer's key of a call: reads into one region through one node. */
+  private callKey(address: string, region: SharedRegion): string {
+    let keys = this.keys.get(region.path);
+    if (!keys) this.keys.set(region.path, (keys = new Map()));
+    let key = keys.get(address);
+    if (key === undefined) keys.set(address, (key = `${address}\n${region.path}`));
+    return key;
   }
 
   private regionId(address: string, region: SharedRegion): Promise<number> {
