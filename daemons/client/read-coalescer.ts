@@ -92,9 +92,14 @@ export class ReadCoalescer<Io extends { length: number } = WireRead, Outcome = R
     });
   }
 
-  /** Reads waiting under `key` for the end of this turn (0: no call is being gathered there). */
-  queuedUnder(key: string): number {
-    return this.queues.get(key)?.reads.length ?? 0;
+  /**
+   * How full the call gathered under `key` this turn is, as a share of `bound` in reads or bytes,
+   * whichever is fuller: 0 when none is gathered there, 1 or more once it reached the bound.
+   */
+  fill(key: string, bound: CoalescerLimits): number {
+    const queue = this.queues.get(key);
+    if (!queue) return 0;
+    return Math.max(queue.reads.length / bound.maxIos, queue.bytes / bound.maxBytes);
   }
 
   /** Reads queued and not yet sent (a bound the callers keep: they wait for their reads). */
@@ -143,40 +148,41 @@ export class ReadCoalescer<Io extends { length: number } = WireRead, Outcome = R
 }
 
 /**
- * Below this many reads, a call being gathered takes more reads that could go to another replica
- * (chooseReplica). A call's fixed cost (a request and a reply to frame and parse, a wake-up on
- * each side) was most of a 4 KiB read's CPU when a turn's reads spread over every replica; with
- * qd32 random reads through the native API on three local nodes, joining calls up to 16 reads
- * cut the storage servers' CPU per read from ~50 to ~35 µs. Joining without a bound put a whole
- * turn's reads in one call, and reads then moved in lock-step: one node working while the others
- * idled, no more reads per second than before.
+ * Up to this many reads or bytes, a call being gathered takes reads that could go to another
+ * replica (chooseReplica). A call's fixed cost (a request and a reply to frame and parse, a
+ * wake-up on each side) was most of a 4 KiB read's CPU when a turn's reads spread over every
+ * replica; with qd32 random reads through the native API on three local nodes, joining calls up
+ * to 16 reads cut the storage servers' CPU per read from ~50 to ~35 µs (12 and 9 measured the same
+ * within the host's noise). Joining without a bound put a whole turn's reads in one call, and
+ * reads then moved in lock-step: one node working while the others idled, no more reads per
+ * second than before. Large reads gain nothing from sharing a call and lose the nodes' working
+ * side by side, hence the bytes.
  */
-export const JOIN_CALLS_BELOW = 16;
+export const JOIN_BOUND: CoalescerLimits = { maxIos: 16, maxBytes: 256 * 1024 };
 
 /**
- * Which of a read's replicas carries it, given how many reads each one's call of this turn holds
- * already: the fullest call still under `joinBelow`; else a replica no call is gathered for yet
- * (a large burst still spreads over the nodes), chosen by `random`; else the emptiest call.
+ * Which of a read's replicas carries it, given how full each one's call of this turn is (fill()):
+ * the fullest call with room; else a replica no call is gathered for yet (a large burst still
+ * spreads over the nodes), chosen by `random`; else the least full call.
  */
 export function chooseReplica(
-  queued: readonly number[],
-  joinBelow: number,
+  fills: readonly number[],
   random: () => number = Math.random,
 ): number {
-  if (queued.length === 0) throw new ThreeFsError('INTERNAL', 'a read with no replica to choose');
+  if (fills.length === 0) throw new ThreeFsError('INTERNAL', 'a read with no replica to choose');
   let fullest = -1;
   let idle = 0;
   let emptiest = 0;
-  for (let i = 0; i < queued.length; i++) {
-    const n = queued[i]!;
-    if (n > 0 && n < joinBelow && (fullest < 0 || n > queued[fullest]!)) fullest = i;
-    if (n === 0) idle++;
-    if (n < queued[emptiest]!) emptiest = i;
+  for (let i = 0; i < fills.length; i++) {
+    const f = fills[i]!;
+    if (f > 0 && f < 1 && (fullest < 0 || f > fills[fullest]!)) fullest = i;
+    if (f === 0) idle++;
+    if (f < fills[emptiest]!) emptiest = i;
   }
   if (fullest >= 0) return fullest;
   if (idle === 0) return emptiest;
   let pick = Math.floor(random() * idle);
-  for (let i = 0; i < queued.length; i++) if (queued[i] === 0 && pick-- === 0) return i;
+  for (let i = 0; i < fills.length; i++) if (fills[i] === 0 && pick-- === 0) return i;
   return emptiest; // unreachable: `pick` < idle
 }
 

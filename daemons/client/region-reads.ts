@@ -14,7 +14,7 @@ import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
 import {
   chooseReplica,
-  JOIN_CALLS_BELOW,
+  JOIN_BOUND,
   placedOutcomes,
   ReadCoalescer,
   type ReadOutcome,
@@ -137,10 +137,10 @@ export class RegionReads {
   private localReplica(info: RoutingInfo, chain: ChainInfo, region: SharedRegion) {
     const local = this.localAddresses(info, chain);
     if (local.length <= 1) return local[0];
-    const queued = local.map((address) =>
-      this.coalescer.queuedUnder(this.callKey(address, region)),
+    const fills = local.map((address) =>
+      this.coalescer.fill(this.callKey(address, region), JOIN_BOUND),
     );
-    return local[chooseReplica(queued, JOIN_CALLS_BELOW)];
+    return local[chooseReplica(fills)];
   }
 
   /**

@@ -29,7 +29,7 @@ import { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService, type UpdateResult } from '../common/services/storage.js';
 import {
   chooseReplica,
-  JOIN_CALLS_BELOW,
+  JOIN_BOUND,
   payloadOutcomes,
   ReadCoalescer,
   type ReadOutcome,
@@ -299,8 +299,8 @@ export class StorageClient {
           try {
             const chain = this.chainOf(info, read.chainId);
             const addresses = this.servingAddresses(info, chain);
-            const queued = addresses.map((address) => this.coalescer.queuedUnder(address));
-            const address = addresses[chooseReplica(queued, JOIN_CALLS_BELOW)]!;
+            const fills = addresses.map((address) => this.coalescer.fill(address, JOIN_BOUND));
+            const address = addresses[chooseReplica(fills)]!;
             // Only the wire fields: callers' reads may carry more (readFilesInto's targets).
             outcome = await this.coalescer.read(address, {
               chainId: read.chainId,

@@ -173,38 +173,60 @@ describe('read coalescer', () => {
     );
   });
 
-  it('a read joins the fullest call with room, else an idle replica, else the emptiest call', () => {
-    const rows: Array<[queued: number[], random: number, chosen: number]> = [
+  it('a read joins the fullest call with room, else an idle replica, else the least full', () => {
+    const rows: Array<[fills: number[], random: number, chosen: number]> = [
       [[0], 0.9, 0], // the only replica
-      [[0, 3, 0], 0.9, 1], // one call gathered: join it
-      [[2, 5, 1], 0, 1], // several: the fullest
-      [[2, 16, 1], 0, 0], // the fullest with room (16 is full)
-      [[16, 0, 0], 0, 1], // every call full: an idle replica, the random's first...
-      [[16, 0, 0], 0.99, 2], // ...or its second
+      [[0, 0.2, 0], 0.9, 1], // one call gathered: join it
+      [[0.1, 0.5, 0.05], 0, 1], // several: the fullest
+      [[0.1, 1, 0.05], 0, 0], // the fullest with room (1 is full)
+      [[1.5, 0, 0], 0, 1], // every call full: an idle replica, the random's first...
+      [[1.5, 0, 0], 0.99, 2], // ...or its second
       [[0, 0, 0], 0.5, 1], // nothing gathered: a random replica
-      [[20, 17, 16], 0.3, 2], // every replica full: the emptiest call
+      [[1.2, 1.1, 1], 0.3, 2], // every replica full: the least full call
     ];
-    for (const [queued, random, chosen] of rows)
+    for (const [fills, random, chosen] of rows)
       assert.equal(
-        chooseReplica(queued, 16, () => random),
+        chooseReplica(fills, () => random),
         chosen,
-        JSON.stringify(queued),
+        JSON.stringify(fills),
       );
-    assert.throws(() => chooseReplica([], 16), { code: 'INTERNAL' });
+    assert.throws(() => chooseReplica([]), { code: 'INTERNAL' });
   });
 
-  it('a turn of reads that could go anywhere shares calls of up to the join bound', async () => {
+  it('a call is as full as the fuller of its reads and bytes against the bound', () => {
+    const c = new ReadCoalescer(
+      fakeNode().send,
+      { maxIos: 128, maxBytes: 1 << 20 },
+      retryOnRetryable,
+    );
+    const bound = { maxIos: 4, maxBytes: 16_384 };
+    assert.equal(c.fill('a', bound), 0);
+    void c.read('a', io(1, 1024));
+    assert.equal(c.fill('a', bound), 0.25);
+    void c.read('a', io(2, 12_288));
+    assert.equal(c.fill('a', bound), 13_312 / 16_384);
+    assert.equal(c.fill('b', bound), 0);
+  });
+
+  it('a turn of reads that could go anywhere shares calls up to the join bound', async () => {
     const node = fakeNode();
-    const c = new ReadCoalescer(node.send, { maxIos: 128, maxBytes: 1 << 20 }, retryOnRetryable);
+    const c = new ReadCoalescer(node.send, { maxIos: 1024, maxBytes: 64 << 20 }, retryOnRetryable);
     const replicas = ['a', 'b', 'c'];
-    const reads = Array.from({ length: 40 }, (_, i) => {
-      const queued = replicas.map((r) => c.queuedUnder(r));
-      return c.read(replicas[chooseReplica(queued, 16)]!, io(i + 1));
-    });
-    await Promise.all(reads);
+    const bound = { maxIos: 16, maxBytes: 256 * 1024 };
+    const read = (i: number, length: number) =>
+      c.read(replicas[chooseReplica(replicas.map((r) => c.fill(r, bound)))]!, io(i, length));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => read(i + 1, 4096)));
     assert.deepEqual(
       node.calls.map((call) => call.ios.length),
       [16, 16, 8],
+    );
+    assert.equal(new Set(node.calls.map((call) => call.address)).size, 3);
+    // Reads as large as the bound's bytes each go to a replica of their own.
+    node.calls.length = 0;
+    await Promise.all(Array.from({ length: 3 }, (_, i) => read(i + 1, 1 << 20)));
+    assert.deepEqual(
+      node.calls.map((call) => call.ios.length),
+      [1, 1, 1],
     );
     assert.equal(new Set(node.calls.map((call) => call.address)).size, 3);
   });
