@@ -163,7 +163,8 @@ export const JOIN_BOUND: CoalescerLimits = { maxIos: 16, maxBytes: 256 * 1024 };
 /**
  * Which of a read's replicas carries it, given how full each one's call of this turn is (fill()):
  * the fullest call with room; else a replica no call is gathered for yet (a large burst still
- * spreads over the nodes), chosen by `random`; else the least full call.
+ * spreads over the nodes); else one of the least full calls. `random` breaks ties between the
+ * last two kinds, so reads that each fill a call still spread over the replicas.
  */
 export function chooseReplica(
   fills: readonly number[],
@@ -171,19 +172,21 @@ export function chooseReplica(
 ): number {
   if (fills.length === 0) throw new ThreeFsError('INTERNAL', 'a read with no replica to choose');
   let fullest = -1;
-  let idle = 0;
-  let emptiest = 0;
+  let least = Infinity;
+  let ties = 0;
   for (let i = 0; i < fills.length; i++) {
     const f = fills[i]!;
     if (f > 0 && f < 1 && (fullest < 0 || f > fills[fullest]!)) fullest = i;
-    if (f === 0) idle++;
-    if (f < fills[emptiest]!) emptiest = i;
+    if (f < least) {
+      least = f;
+      ties = 1;
+    } else if (f === least) ties++;
   }
   if (fullest >= 0) return fullest;
-  if (idle === 0) return emptiest;
-  let pick = Math.floor(random() * idle);
-  for (let i = 0; i < fills.length; i++) if (fills[i] === 0 && pick-- === 0) return i;
-  return emptiest; // unreachable: `pick` < idle
+  // No call with room: the least full (an idle replica's is 0), at random among equals.
+  let pick = Math.floor(random() * ties);
+  for (let i = 0; i < fills.length; i++) if (fills[i] === least && pick-- === 0) return i;
+  throw new ThreeFsError('INTERNAL', 'no least full replica'); // unreachable: `pick` < ties
 }
 
 /** A retryable call failure means another replica or a refreshed routing may serve the reads. */

@@ -183,6 +183,10 @@ describe('read coalescer', () => {
       [[1.5, 0, 0], 0.99, 2], // ...or its second
       [[0, 0, 0], 0.5, 1], // nothing gathered: a random replica
       [[1.2, 1.1, 1], 0.3, 2], // every replica full: the least full call
+      [[4, 4, 4], 0, 0], // equally full: at random...
+      [[4, 4, 4], 0.5, 1],
+      [[4, 4, 4], 0.99, 2],
+      [[4, 2, 2], 0.99, 2], // ...among the least full
     ];
     for (const [fills, random, chosen] of rows)
       assert.equal(
