@@ -7,3 +7,15 @@ export function median(values: readonly number[]): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/**
+ * Rounds of every measurement (BENCH_ROUNDS, default 3). Within a round the raw disk and the
+ * cluster run back to back, so a round's ratios compare passes seconds apart; on a shared host
+ * the disk alone moved 2.2–3.4 GB/s between runs, so one round's ratio says little.
+ */
+export function benchRounds(): number {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20))
+    throw new Error(`BENCH_ROUNDS must be an integer 1..20, got '${process.env.BENCH_ROUNDS}'`);
+  return rounds;
+}

@@ -10,20 +10,12 @@ import path from 'node:path';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
 import { barChartPng } from './chart.js';
 import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
-import { median } from './median.js';
+import { benchRounds, median } from './median.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
-/**
- * Rounds of every measurement (BENCH_ROUNDS). Within a round the raw disk, bindfs and the mount
- * run back to back, so a round's ratios compare passes seconds apart; on a shared host the disk
- * alone moved 2.2–3.4 GB/s between runs, so one round's ratio says little. The table shows medians
- * over the rounds and the range of the mount's ratio.
- */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) {
-  throw new Error(`BENCH_ROUNDS must be an integer 1..20, got '${process.env.BENCH_ROUNDS}'`);
-}
+/** Rounds (benchRounds): the table shows medians over them and the range of the mount's ratio. */
+const ROUNDS = benchRounds();
 /**
  * Seconds of one pass of every fio workload through the mount before round 1, not counted
  * (BENCH_WARMUP_SECONDS; 0 skips it). The daemons' data paths are JIT-compiled while they run: a
