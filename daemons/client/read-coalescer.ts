@@ -152,7 +152,7 @@ export class ReadCoalescer<Io extends { length: number } = WireRead, Outcome = R
  * replica (chooseReplica). A call's fixed cost (a request and a reply to frame and parse, a
  * wake-up on each side) was most of a 4 KiB read's CPU when a turn's reads spread over every
  * replica; with qd32 random reads through the native API on three local nodes, joining calls up
- * to 16 reads cut the storage servers' CPU per read from ~50 to ~35 µs (12 and 9 measured the same
+ * to 16 reads cut the storage servers' CPU per read from ~55 to ~35 µs (12 and 9 measured the same
  * within the host's noise). Joining without a bound put a whole turn's reads in one call, and
  * reads then moved in lock-step: one node working while the others idled, no more reads per
  * second than before. Large reads gain nothing from sharing a call and lose the nodes' working
