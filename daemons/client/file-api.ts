@@ -175,12 +175,22 @@ export class FileHandle {
     return this.state.buffer?.flush();
   }
 
-  /** The storage read behind read(), for FileApi.readMany (after flushBeforeRead). */
-  readPlan(target: Buffer, position: number) {
+  /**
+   * The storage read behind read(), for FileApi.readMany (after flushBeforeRead); `regionOffset`
+   * is where `target` starts in the shared region it lies in, if it does.
+   */
+  readPlan(target: Buffer, position: number, regionOffset?: number) {
     this.check();
     checkRange(position, target.length);
     const { layout, id } = this.state;
-    return { layout, inodeId: id, offset: position, target, fileLength: this.state.length };
+    return {
+      layout,
+      inodeId: id,
+      offset: position,
+      target,
+      fileLength: this.state.length,
+      regionOffset,
+    };
   }
 
   /**
@@ -338,10 +348,7 @@ export class FileApi {
     for (const item of items) {
       const flushing = item.handle.flushBeforeRead();
       if (flushing) await flushing;
-      plans.push({
-        ...item.handle.readPlan(item.target, item.position),
-        regionOffset: item.regionOffset,
-      });
+      plans.push(item.handle.readPlan(item.target, item.position, item.regionOffset));
     }
     return this.storage.readFilesInto(plans, region, onItem);
   }

@@ -536,7 +536,8 @@ export class StorageClient {
     const counts: number[] = [];
     /** Per item, its chunk reads not yet in place. */
     const unplaced: number[] = [];
-    for (const [index, item] of items.entries()) {
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index]!;
       const end = Math.min(item.offset + item.target.length, item.fileLength);
       counts.push(Math.max(0, end - item.offset));
       unplaced.push(0);
@@ -568,14 +569,16 @@ export class StorageClient {
     const placed: Array<number | undefined> =
       region && info
         ? await Promise.all(
-            reads.map(async (read, i) => {
-              const n = await this.regionReads.read(info, read, region);
-              if (n !== undefined) settle(i, n);
-              return n;
-            }),
+            reads.map((read, i) =>
+              this.regionReads.read(info, read, region).then((n) => {
+                if (n !== undefined) settle(i, n);
+                return n;
+              }),
+            ),
           )
         : [];
-    const ordinary = reads.flatMap((_, i) => (placed[i] === undefined ? [i] : []));
+    const ordinary: number[] = [];
+    for (let i = 0; i < reads.length; i++) if (placed[i] === undefined) ordinary.push(i);
     const fetched =
       ordinary.length > 0 ? await this.readChunks(ordinary.map((i) => reads[i]!)) : [];
     ordinary.forEach((readIndex, k) => {

@@ -85,7 +85,11 @@ export function chunkId(inodeId: number | bigint, chunkIndex: number, track = 0)
     throw new ThreeFsError('INVALID_ARGUMENT', `chunk index ${chunkIndex} out of range`);
   }
   const id = Buffer.alloc(16);
-  id.writeBigUInt64BE(BigInt(inodeId), 2);
+  if (typeof inodeId === 'number' && Number.isSafeInteger(inodeId) && inodeId >= 0) {
+    // In two 32-bit halves: every chunk read builds an id, and a BigInt per id showed up there.
+    id.writeUInt32BE(Math.floor(inodeId / 2 ** 32), 2);
+    id.writeUInt32BE(inodeId >>> 0, 6);
+  } else id.writeBigUInt64BE(BigInt(inodeId), 2);
   id.writeUInt16BE(track, 10);
   id.writeUInt32BE(chunkIndex, 12);
   return id;

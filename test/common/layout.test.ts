@@ -60,6 +60,13 @@ describe('layout', () => {
     );
   });
 
+  it('a chunk id of a number inode is the id of the same bigint inode', () => {
+    for (const inode of [0, 1, 0x1234, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER])
+      assert.deepEqual(chunkId(inode, 9, 1), chunkId(BigInt(inode), 9, 1), String(inode));
+    assert.equal(chunkId(2 ** 40 + 5, 0).readBigUInt64BE(2), 2n ** 40n + 5n);
+    assert.throws(() => chunkId(-1, 0));
+  });
+
   it('chunk ids are 16 bytes and sort by inode, then track, then chunk index', () => {
     const id = chunkId(0x1234, 7);
     assert.equal(id.toString('hex'), '00000000000000001234' + '0000' + '00000007');
