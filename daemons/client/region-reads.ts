@@ -8,7 +8,12 @@
 // left to the caller's ordinary path (TCP, payload copied), which retries other replicas.
 import { ThreeFsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { type ChainInfo, type RoutingInfo, sameHostAddress } from '../common/routing.js';
+import {
+  type ChainInfo,
+  type NodeInfo,
+  type RoutingInfo,
+  sameHostAddress,
+} from '../common/routing.js';
 import { routingIndex } from '../common/routing-index.js';
 import type { RpcClientPool } from '../common/rpc/index.js';
 import { StorageService } from '../common/services/storage.js';
@@ -56,11 +61,8 @@ const MAX_BYTES_PER_CALL = 64 * 1024 * 1024;
 export class RegionReads {
   /** Per node address, per region path: the region id there (a promise while mapping). */
   private readonly mapped = new Map<string, Map<string, Promise<number>>>();
-  /** Per routing copy, per chain: its SERVING replicas' addresses on this host (localAddresses). */
-  private readonly local = new WeakMap<
-    RoutingInfo,
-    Map<number, { chain: ChainInfo; addresses: readonly string[] }>
-  >();
+  /** Per list of a chain's serving nodes (RoutingIndex.servingNodes): those on this host. */
+  private readonly local = new WeakMap<readonly NodeInfo[], readonly string[]>();
   /** Per region path, per node address: the coalescer's key (callKey), one string per pair. */
   private readonly keys = new Map<string, Map<string, string>>();
   private readonly coalescer = new ReadCoalescer<RegionIo, ReadOutcome>(
@@ -143,25 +145,18 @@ export class RegionReads {
     return local[chooseReplica(fills)];
   }
 
-  /**
-   * Where `chain` has SERVING replicas on nodes of this host. Kept per routing copy and chain
-   * object: a copy's nodes and chains do not change, and a chain object replaced under the copy
-   * is looked at afresh.
-   */
+  /** Where `chain` has SERVING replicas on nodes of this host, found once per routing copy. */
   private localAddresses(info: RoutingInfo, chain: ChainInfo): readonly string[] {
-    let byChain = this.local.get(info);
-    if (!byChain) this.local.set(info, (byChain = new Map()));
-    const known = byChain.get(chain.chainId);
-    if (known?.chain === chain) return known.addresses;
-    const index = routingIndex(info);
-    const addresses: string[] = [];
-    for (const t of chain.targets) {
-      if (t.state !== 'SERVING') continue;
-      const node = index.nodeOfTarget(t.targetId);
-      const address = node && sameHostAddress(node);
-      if (address) addresses.push(address);
+    const serving = routingIndex(info).servingNodes(chain.chainId);
+    let addresses = this.local.get(serving);
+    if (!addresses) {
+      const found: string[] = [];
+      for (const node of serving) {
+        const address = sameHostAddress(node);
+        if (address) found.push(address);
+      }
+      this.local.set(serving, (addresses = found));
     }
-    byChain.set(chain.chainId, { chain, addresses });
     return addresses;
   }
 

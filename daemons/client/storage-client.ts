@@ -169,11 +169,8 @@ export class StorageClient {
   /** Where a chain's SERVING replicas are: a read may go to any of them. */
   private servingAddresses(info: RoutingInfo, chain: ChainInfo): string[] {
     const addresses: string[] = [];
-    for (const t of chain.targets) {
-      if (t.state !== 'SERVING') continue;
-      const node = routingIndex(info).nodeOfTarget(t.targetId);
-      if (node?.address) addresses.push(node.address);
-    }
+    for (const node of routingIndex(info).servingNodes(chain.chainId))
+      if (node.address) addresses.push(node.address);
     if (addresses.length === 0)
       throw new ThreeFsError('UNAVAILABLE', `chain ${chain.chainId} has no SERVING replica`);
     return addresses;

@@ -12,6 +12,11 @@ export interface RoutingIndex {
   node(nodeId: number): NodeInfo | undefined;
   /** The node holding `targetId`, if both are known. */
   nodeOfTarget(targetId: number): NodeInfo | undefined;
+  /**
+   * The nodes of `chainId`'s SERVING targets, in chain order (any may serve a read); the same
+   * array for every call on this copy, so callers may key what they derive from it by it.
+   */
+  servingNodes(chainId: number): readonly NodeInfo[];
   /** A chain table version, or the newest one when `version` is 0. */
   chainTable(chainTableId: number, version?: number): ChainTableVersion | undefined;
 }
@@ -54,14 +59,28 @@ function build(info: RoutingInfo): Built {
     const best = newest.get(t.chainTableId);
     if (!best || t.version > best.version) newest.set(t.chainTableId, t);
   }
+  const nodeOfTarget = (id: number) => {
+    const target = targets.get(id);
+    return target && nodes.get(target.nodeId);
+  };
+  const serving = new Map<number, readonly NodeInfo[]>();
   return {
     shape: shapeOf(info),
     chain: (id) => chains.get(id),
     target: (id) => targets.get(id),
     node: (id) => nodes.get(id),
-    nodeOfTarget: (id) => {
-      const target = targets.get(id);
-      return target && nodes.get(target.nodeId);
+    nodeOfTarget,
+    servingNodes: (chainId) => {
+      let found = serving.get(chainId);
+      if (!found) {
+        const list: NodeInfo[] = [];
+        for (const t of chains.get(chainId)?.targets ?? []) {
+          const node = t.state === 'SERVING' ? nodeOfTarget(t.targetId) : undefined;
+          if (node) list.push(node);
+        }
+        serving.set(chainId, (found = Object.freeze(list)));
+      }
+      return found;
     },
     chainTable: (id, version = 0) =>
       version === 0 ? newest.get(id) : tables.get(id)?.get(version),

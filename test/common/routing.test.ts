@@ -146,6 +146,28 @@ describe('routing index', () => {
     assert.equal(index.nodeOfTarget(12), undefined);
   });
 
+  it("lists the nodes of a chain's SERVING targets, one array per copy", () => {
+    const info = cluster();
+    const chain = info.chains[0]!;
+    info.chains[0] = {
+      ...chain,
+      targets: [
+        { targetId: 12, state: 'SERVING' }, // on no known node
+        { targetId: 11, state: 'SERVING' },
+      ],
+    };
+    const index = routingIndex(info);
+    assert.deepEqual(
+      index.servingNodes(100).map((n) => n.nodeId),
+      [2],
+    );
+    assert.equal(index.servingNodes(100), index.servingNodes(100));
+    assert.deepEqual(index.servingNodes(101), []);
+    const offline = cluster();
+    offline.chains[0] = { ...chain, targets: [{ targetId: 11, state: 'OFFLINE' }] };
+    assert.deepEqual(routingIndex(offline).servingNodes(100), []);
+  });
+
   it('finds the newest chain table version, or a given one', () => {
     const index = routingIndex(cluster());
     assert.equal(index.chainTable(1)?.description, 'again');
