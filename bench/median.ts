@@ -8,6 +8,15 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The median of the rounds' values with their range: what both file system benchmarks print. */
+export function medianAndRange(values: readonly number[]): {
+  median: number;
+  min: number;
+  max: number;
+} {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
 /**
  * Rounds of every measurement (BENCH_ROUNDS, default 3). Within a round the raw disk and the
  * cluster run back to back, so a round's ratios compare passes seconds apart; on a shared host

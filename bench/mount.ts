@@ -10,7 +10,7 @@ import path from 'node:path';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
 import { barChartPng } from './chart.js';
 import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
-import { benchRounds, median } from './median.js';
+import { benchRounds, median, medianAndRange } from './median.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const META_FILES = Number(process.env.BENCH_META_FILES ?? 20_000);
@@ -36,14 +36,14 @@ const round2 = (value: number) => Math.round(value * 100) / 100;
 
 /** One workload's rounds: the median of each target, and of the per-round ratios to raw. */
 function summarize(rounds: ReadonlyArray<{ raw: number; bindfs?: number; mount: number }>) {
-  const mountRatios = rounds.map((r) => ratio(r.mount, r.raw));
+  const mountRatio = medianAndRange(rounds.map((r) => ratio(r.mount, r.raw)));
   return {
     raw: round2(median(rounds.map((r) => r.raw))),
     bindfs: round2(median(rounds.map((r) => r.bindfs ?? 0))),
     mount: round2(median(rounds.map((r) => r.mount))),
     bindfsRatio: median(rounds.map((r) => ratio(r.bindfs ?? 0, r.raw))),
-    mountRatio: median(mountRatios),
-    mountRatioRange: [Math.min(...mountRatios), Math.max(...mountRatios)] as const,
+    mountRatio: mountRatio.median,
+    mountRatioRange: [mountRatio.min, mountRatio.max] as const,
     rounds,
   };
 }

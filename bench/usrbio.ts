@@ -13,7 +13,7 @@ import { Usrbio, type UsrbioFile } from '../daemons/client/usrbio.js';
 import { FuseTestCluster } from '../test/fuse/fuse-cluster.js';
 import { testDir } from '../test/helpers/cluster.js';
 import { fio, type FioMeasure, RAMP_SECONDS } from './fio.js';
-import { benchRounds, median } from './median.js';
+import { benchRounds, medianAndRange } from './median.js';
 
 const SECONDS = Number(process.env.BENCH_USRBIO_SECONDS ?? 5);
 const FILE_BYTES = 320 * 1024 * 1024; // fio's --size in bench/fio.ts
@@ -100,8 +100,7 @@ const ratioOf = (a: number | undefined, b: number | undefined) =>
 /** Median and range over the rounds that have both figures. */
 function spread(values: ReadonlyArray<number | undefined>) {
   const known = values.filter((v): v is number => v !== undefined);
-  if (known.length === 0) return undefined;
-  return { median: median(known), min: Math.min(...known), max: Math.max(...known) };
+  return known.length === 0 ? undefined : medianAndRange(known);
 }
 
 /** Both native workloads on the file fio laid out through the mount, opened for this round. */
