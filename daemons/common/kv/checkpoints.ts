@@ -20,7 +20,7 @@ import { syncDirectory, syncFile, writeFileDurably } from '../durable-files.js';
 
 const MARKER = 'boot-id';
 const LOCK = 'recovery.lock';
-const DATA_FILE = 'data.mdb';
+export const DATA_FILE = 'data.mdb';
 const LOCK_WAIT_MS = 120_000;
 const LOCK_POLL_MS = 20;
 

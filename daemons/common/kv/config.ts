@@ -61,6 +61,14 @@ export const kvConfigSchema = z
       .describe(
         'embedded engine: write a restore point after this much log (or a quarter of the data file, if larger)',
       ),
+    dataFileReserveBytes: z
+      .number()
+      .int()
+      .min(64 << 10)
+      .default(16 << 20)
+      .describe(
+        'embedded engine: zeroed space kept at the end of the LMDB data file beyond what a commit may need, so LMDB never meets a full disk; commits fail cleanly once the disk cannot give it',
+      ),
     inlineSyncBelowMs: z
       .number()
       .min(0)

@@ -12,6 +12,7 @@ import { ThreeFsError } from '../errors.js';
 import { applyAdd } from './atomic.js';
 import {
   acquireRecoveryLock,
+  DATA_FILE,
   currentBootId,
   listCheckpoints,
   publishCheckpoint,
@@ -21,6 +22,7 @@ import {
   writeBootMarker,
 } from './checkpoints.js';
 import type { KvConfig, KvLimits } from './config.js';
+import { DataFileReserve, type LmdbFileStats } from './data-file-reserve.js';
 import { OptimisticTransaction, type StoreSnapshot } from './optimistic-transaction.js';
 import type { WriteOverlay } from './overlay.js';
 import { findConflict, type ReadRecord, type ReadSet, type StoredReader } from './read-set.js';
@@ -170,6 +172,7 @@ export class LmdbKvStore extends KvStoreBase {
   readonly engineMaxKeyBytes = LMDB_MAX_KEY_BYTES;
   private readonly db: RootDatabase<Buffer, Buffer>;
   private readonly wal: WriteAheadLog;
+  private readonly reserve: DataFileReserve;
   private readonly open = new Set<OptimisticTransaction>();
   private readonly sweeper: NodeJS.Timeout;
   private pending: PendingCommit[] = [];
@@ -233,6 +236,16 @@ export class LmdbKvStore extends KvStoreBase {
     this.wal = new WriteAheadLog(path.join(config.path, WAL_DIR), config.walSegmentBytes, {
       inlineSyncBelowMs: config.inlineSyncBelowMs,
     });
+    try {
+      this.reserve = new DataFileReserve(
+        path.join(config.path, DATA_FILE),
+        config.dataFileReserveBytes,
+        config.dataFileReserveBytes,
+      );
+    } catch (err) {
+      void this.db.close();
+      throw cannotOpen(config.path, err);
+    }
     try {
       this.wal.syncThrough(this.replayLog());
     } catch (err) {
@@ -301,6 +314,7 @@ export class LmdbKvStore extends KvStoreBase {
     await this.checkpointing?.catch(() => undefined);
     await this.wal.close();
     await this.db.close();
+    this.reserve.close();
   }
 
   private expireOld(now: number): void {
@@ -437,8 +451,15 @@ export class LmdbKvStore extends KvStoreBase {
     const conflicts: Array<ReadRecord | undefined> = [];
     let logged: WalPosition | undefined;
     let recordBytes = 0;
+    const shape = { ops: 0, bytes: 0 };
+    for (const c of batch) {
+      shape.ops += c.writes.ops;
+      shape.bytes += c.writes.bytes;
+    }
     try {
       db.transactionSync(() => {
+        // First, under LMDB's lock and before any write: LMDB must never meet a full disk.
+        this.reserve.ensure(db.getStats() as LmdbFileStats, shape);
         const record = new WalRecordBuilder();
         for (const c of batch) {
           const conflict = findConflict(c.readSet, current);
@@ -497,14 +518,14 @@ export class LmdbKvStore extends KvStoreBase {
     mkdirSync(tmp);
     try {
       await this.db.backup(tmp, false);
-      publishCheckpoint(dir, path.join(tmp, 'data.mdb'), covered);
+      publishCheckpoint(dir, path.join(tmp, DATA_FILE), covered);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
     this.wal.removeThrough(listCheckpoints(dir).at(-1) ?? covered);
     this.logBytesSinceCheckpoint -= bytesBefore;
     // Copying costs the data file's size: keep that at most a quarter of the log written.
-    const dataBytes = statSync(path.join(dir, 'data.mdb')).size;
+    const dataBytes = statSync(path.join(dir, DATA_FILE)).size;
     this.checkpointEveryBytes = Math.max(this.config.checkpointEveryBytes, dataBytes / 4);
   }
 }

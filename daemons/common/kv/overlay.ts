@@ -39,6 +39,11 @@ export class WriteOverlay {
     return this.charged;
   }
 
+  /** Point mutations plus cleared ranges: what a commit applies one by one. */
+  get ops(): number {
+    return this.points.size + this.cleared.length;
+  }
+
   get isEmpty(): boolean {
     return this.points.size === 0 && this.cleared.length === 0;
   }
