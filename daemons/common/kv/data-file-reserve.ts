@@ -63,9 +63,25 @@ export function bytesToAppend(
 /** The largest write of zeros at a time (bounds the buffer; a step larger than it loops). */
 const ZERO_CHUNK_BYTES = 1 << 20;
 
+/** What the reserve asks of LMDB, inside its write transaction. */
+export interface LmdbFile {
+  readonly pageSize: number;
+  /** The last page in use (LMDB's environment info: about a microsecond). */
+  lastPageNumber(): number;
+  /** Levels of the user keys' B-tree (a stat of the database: dearer, asked only to grow). */
+  treeDepth(): number;
+}
+
 export class DataFileReserve {
   private readonly fd: number;
   private readonly zeros: Buffer;
+  /**
+   * The file's size when last seen. Other processes only ever make it larger, so room reckoned
+   * from it is never more than the real room: enough by this count is enough.
+   */
+  private knownBytes: number;
+  /** The tree's depth when last asked, plus one for the levels it may have grown since. */
+  private depthBound: number;
 
   /**
    * Opens LMDB's data file `file` (which LMDB has created). `minBytes` is always kept free past
@@ -74,6 +90,7 @@ export class DataFileReserve {
    */
   constructor(
     private readonly file: string,
+    private readonly lmdb: LmdbFile,
     private readonly minBytes: number,
     private readonly stepBytes: number,
   ) {
@@ -82,6 +99,8 @@ export class DataFileReserve {
     }
     this.zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, Math.max(stepBytes, 4096)));
     this.fd = openSync(file, 'r+');
+    this.knownBytes = 0; // first ensure() looks
+    this.depthBound = 0;
   }
 
   /**
@@ -89,10 +108,17 @@ export class DataFileReserve {
    * any write. Throws UNAVAILABLE, naming the shortfall, when the disk cannot give the room; the
    * zeros appended before that stay (the next attempt needs less).
    */
-  ensure(stats: LmdbFileStats, batch: BatchShape): void {
-    const fileBytes = fstatSync(this.fd).size;
-    const need = this.minBytes + batchGrowthBound(stats, batch);
-    const append = bytesToAppend(fileBytes, stats, need, this.stepBytes);
+  ensure(batch: BatchShape): void {
+    const stats = {
+      pageSize: this.lmdb.pageSize,
+      lastPageNumber: this.lmdb.lastPageNumber(),
+      treeDepth: this.depthBound,
+    };
+    const needNow = () => this.minBytes + batchGrowthBound(stats, batch);
+    if (bytesToAppend(this.knownBytes, stats, needNow(), this.stepBytes) === 0) return;
+    stats.treeDepth = this.depthBound = this.lmdb.treeDepth() + 1;
+    const fileBytes = (this.knownBytes = fstatSync(this.fd).size);
+    const append = bytesToAppend(fileBytes, stats, needNow(), this.stepBytes);
     let written = 0;
     try {
       while (written < append) {
@@ -106,6 +132,8 @@ export class DataFileReserve {
         'UNAVAILABLE',
         `embedded KV commit refused: no space on disk to reserve ${append - written} more bytes at the end of ${this.file}: ${(err as Error).message}`,
       );
+    } finally {
+      this.knownBytes = fileBytes + written;
     }
   }
 

@@ -22,7 +22,7 @@ import {
   writeBootMarker,
 } from './checkpoints.js';
 import type { KvConfig, KvLimits } from './config.js';
-import { DataFileReserve, type LmdbFileStats } from './data-file-reserve.js';
+import { DataFileReserve, type LmdbFile } from './data-file-reserve.js';
 import { OptimisticTransaction, type StoreSnapshot } from './optimistic-transaction.js';
 import type { WriteOverlay } from './overlay.js';
 import { findConflict, type ReadRecord, type ReadSet, type StoredReader } from './read-set.js';
@@ -239,6 +239,7 @@ export class LmdbKvStore extends KvStoreBase {
     try {
       this.reserve = new DataFileReserve(
         path.join(config.path, DATA_FILE),
+        lmdbFile(this.db),
         config.dataFileReserveBytes,
         config.dataFileReserveBytes,
       );
@@ -459,7 +460,7 @@ export class LmdbKvStore extends KvStoreBase {
     try {
       db.transactionSync(() => {
         // First, under LMDB's lock and before any write: LMDB must never meet a full disk.
-        this.reserve.ensure(db.getStats() as LmdbFileStats, shape);
+        this.reserve.ensure(shape);
         const record = new WalRecordBuilder();
         for (const c of batch) {
           const conflict = findConflict(c.readSet, current);
@@ -528,6 +529,19 @@ export class LmdbKvStore extends KvStoreBase {
     const dataBytes = statSync(path.join(dir, DATA_FILE)).size;
     this.checkpointEveryBytes = Math.max(this.config.checkpointEveryBytes, dataBytes / 4);
   }
+}
+
+/** LMDB's side of the data file reserve, through lmdb-js's environment and statistics. */
+function lmdbFile(db: RootDatabase<Buffer, Buffer>): LmdbFile {
+  // lmdb-js keeps its native environment on the root database; its info() reads LMDB's current
+  // meta page without a transaction. Not in lmdb-js's type definitions.
+  const env = (db as unknown as { env: { info(): { lastPageNumber: number } } }).env;
+  const stats = () => db.getStats() as { pageSize: number; treeDepth: number };
+  return {
+    pageSize: stats().pageSize,
+    lastPageNumber: () => env.info().lastPageNumber,
+    treeDepth: () => stats().treeDepth,
+  };
 }
 
 function closedError(): ThreeFsError {

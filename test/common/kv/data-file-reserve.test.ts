@@ -59,28 +59,52 @@ describe('DataFileReserve', () => {
     const file = path.join(dir, 'data.mdb');
     const used = Buffer.alloc(4 * PAGE, 0xab);
     writeFileSync(file, used);
-    const reserve = new DataFileReserve(file, 8 * PAGE, 32 * PAGE);
+    // LMDB's side, as the store reports it: the last page moves as commits use the room.
+    const lmdb = { pageSize: PAGE, last: 3, depth: 3, depthAsked: 0 };
+    const reserve = new DataFileReserve(
+      file,
+      {
+        pageSize: PAGE,
+        lastPageNumber: () => lmdb.last,
+        treeDepth: () => (lmdb.depthAsked++, lmdb.depth),
+      },
+      8 * PAGE,
+      32 * PAGE,
+    );
     try {
       const batch = { ops: 1, bytes: 10 };
-      reserve.ensure(stats(3), batch);
-      const need = 8 * PAGE + batchGrowthBound(stats(3), batch);
+      reserve.ensure(batch);
+      // The depth was asked and taken one level deeper, for growth since.
+      const need = 8 * PAGE + batchGrowthBound(stats(3, 4), batch);
       const grown = statSync(file).size;
       assert.equal(grown, 4 * PAGE + Math.max(need, 32 * PAGE));
       const bytes = readFileSync(file);
       assert.deepEqual(bytes.subarray(0, used.length), used, 'the used pages are untouched');
       assert.ok(bytes.subarray(used.length).every((b) => b === 0));
-      reserve.ensure(stats(3), batch);
+      assert.equal(lmdb.depthAsked, 1);
+      reserve.ensure(batch);
       assert.equal(statSync(file).size, grown, 'room enough: nothing appended');
-      // LMDB used part of the room: the file grows again once the rest is short.
-      reserve.ensure(stats(grown / PAGE - 10), batch);
+      assert.equal(lmdb.depthAsked, 1, 'room enough: the depth was not asked again');
+      // LMDB used most of the room: the file grows again.
+      lmdb.last = grown / PAGE - 10;
+      reserve.ensure(batch);
       assert.ok(statSync(file).size >= grown + need - 10 * PAGE);
+      assert.equal(lmdb.depthAsked, 2);
+      // Another process grew the file meanwhile: zeros go after its end, not over it.
+      const other = Buffer.alloc(PAGE, 0xcd);
+      const before = statSync(file).size;
+      writeFileSync(file, other, { flag: 'a' });
+      lmdb.last = (before + PAGE) / PAGE - 1;
+      reserve.ensure(batch);
+      assert.deepEqual(readFileSync(file).subarray(before, before + PAGE), other);
     } finally {
       reserve.close();
     }
   });
 
   it('refuses bounds that cannot hold', () => {
-    assert.throws(() => new DataFileReserve(path.join(dir, 'x'), -1, 1), /bounds/);
-    assert.throws(() => new DataFileReserve(path.join(dir, 'x'), 0, 0), /bounds/);
+    const lmdb = { pageSize: PAGE, lastPageNumber: () => 0, treeDepth: () => 1 };
+    assert.throws(() => new DataFileReserve(path.join(dir, 'x'), lmdb, -1, 1), /bounds/);
+    assert.throws(() => new DataFileReserve(path.join(dir, 'x'), lmdb, 0, 0), /bounds/);
   });
 });
