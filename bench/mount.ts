@@ -1,8 +1,9 @@
 // Issue 6's benchmark: fio through the FUSE mount of a cluster with chains of three, beside fio on
 // the raw disk directory that holds the targets and fio through a FUSE passthrough (bindfs) of
 // that directory, all in the same run, as ratios to the raw disk; plus a metadata workload (one
-// process creating and stating files) through the mount and on the local disk. Prints a table and
-// writes bench/results/mount.json and bench/results/mount.png.
+// process creating and stating files) through the mount, through bindfs and on the local disk, and
+// local creates each made durable (as the mount's are). Prints a table and writes
+// bench/results/mount.json and bench/results/mount.png.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, promises as fs, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -37,11 +38,13 @@ const round2 = (value: number) => Math.round(value * 100) / 100;
 /** One workload's rounds: the median of each target, and of the per-round ratios to raw. */
 function summarize(rounds: ReadonlyArray<{ raw: number; bindfs?: number; mount: number }>) {
   const mountRatio = medianAndRange(rounds.map((r) => ratio(r.mount, r.raw)));
+  // Left out (printed as '-') when no round has a bindfs figure.
+  const withBindfs = rounds.some((r) => r.bindfs !== undefined);
   return {
     raw: round2(median(rounds.map((r) => r.raw))),
-    bindfs: round2(median(rounds.map((r) => r.bindfs ?? 0))),
+    bindfs: withBindfs ? round2(median(rounds.map((r) => r.bindfs ?? 0))) : undefined,
     mount: round2(median(rounds.map((r) => r.mount))),
-    bindfsRatio: median(rounds.map((r) => ratio(r.bindfs ?? 0, r.raw))),
+    bindfsRatio: withBindfs ? median(rounds.map((r) => ratio(r.bindfs ?? 0, r.raw))) : undefined,
     mountRatio: mountRatio.median,
     mountRatioRange: [mountRatio.min, mountRatio.max] as const,
     rounds,
@@ -115,6 +118,27 @@ async function metadata(
   return { createsPerSec: Math.round(createsPerSec), statsPerSec: Math.round(statsPerSec) };
 }
 
+/**
+ * Creates on the local disk made durable one by one, as a create through the mount is (meta
+ * acknowledges it once its commit is in the synced log): each create and close is followed by an
+ * fsync of the directory, which commits the new entry to the file system's journal. Plain local
+ * creates, the floor's reference, are durable only at the journal's next periodic commit.
+ */
+async function durableCreates(dir: string, files: number): Promise<number> {
+  await fs.mkdir(dir, { recursive: true });
+  const directory = await fs.open(dir, 'r');
+  try {
+    const started = performance.now();
+    for (let i = 0; i < files; i++) {
+      await (await fs.open(path.join(dir, `f${i}`), 'w')).close();
+      await directory.sync();
+    }
+    return Math.round(files / ((performance.now() - started) / 1000));
+  } finally {
+    await directory.close();
+  }
+}
+
 export async function run() {
   const nodes = [101, 102, 103];
   const cluster = new FuseTestCluster(
@@ -147,6 +171,8 @@ export async function run() {
   const meta: Array<{
     mount: Awaited<ReturnType<typeof metadata>>;
     local: Awaited<ReturnType<typeof metadata>>;
+    bindfs: Awaited<ReturnType<typeof metadata>> | undefined;
+    localDurableCreatesPerSec: number;
   }> = [];
   const warmup: Array<{ workload: string; mount: number }> = [];
   try {
@@ -173,10 +199,18 @@ export async function run() {
         });
       });
       process.stderr.write(
-        `round ${round}/${ROUNDS}: metadata, ${META_FILES} files, local disk then mount...\n`,
+        `round ${round}/${ROUNDS}: metadata, ${META_FILES} files: local disk, durable local creates, bindfs, mount...\n`,
       );
       meta.push({
         local: await metadata(path.join(raw, `meta-${round}`), META_FILES),
+        localDurableCreatesPerSec: await durableCreates(
+          path.join(raw, `meta-durable-${round}`),
+          META_FILES,
+        ),
+        bindfs:
+          bindfs.status === 0
+            ? await metadata(path.join(bindMount, `meta-bindfs-${round}`), META_FILES)
+            : undefined,
         mount: await metadata(cluster.path(`meta-${round}`), META_FILES),
       });
     }
@@ -191,28 +225,41 @@ export async function run() {
     ...summarize(r.rounds),
     floor: r.floor,
   }));
+  /** A metadata row; `reference` replaces the local disk's figure (and drops bindfs's). */
   const metaRow = (
     name: string,
     pick: (m: Awaited<ReturnType<typeof metadata>>) => number,
-    floor: number,
-  ) => {
-    const {
-      bindfs: _b,
-      bindfsRatio: _br,
-      ...rest
-    } = summarize(meta.map((m) => ({ raw: pick(m.local), mount: pick(m.mount) })));
-    return { workload: `${name}, 1 process, ${META_FILES} files`, unit: 'ops/s', ...rest, floor };
-  };
+    floor?: number,
+    reference?: (m: (typeof meta)[number]) => number,
+  ) => ({
+    workload: `${name}, 1 process, ${META_FILES} files`,
+    unit: 'ops/s',
+    ...summarize(
+      meta.map((m) => ({
+        raw: reference ? reference(m) : pick(m.local),
+        bindfs: m.bindfs && !reference ? pick(m.bindfs) : undefined,
+        mount: pick(m.mount),
+      })),
+    ),
+    floor,
+  });
   const metaRows =
     meta.length > 0
       ? [
           metaRow('creates', (m) => m.createsPerSec, 0.15),
+          // The same creates through the mount, against local creates each made durable.
+          metaRow(
+            'creates, durable local',
+            (m) => m.createsPerSec,
+            undefined,
+            (m) => m.localDurableCreatesPerSec,
+          ),
           metaRow('stats', (m) => m.statsPerSec, 0.05),
         ]
       : [];
   const load = loadavg().map((l) => Math.round(l * 100) / 100);
   console.log(
-    'workload'.padEnd(40),
+    'workload'.padEnd(48),
     'unit'.padEnd(6),
     'raw'.padStart(9),
     'bindfs'.padStart(9),
@@ -226,7 +273,7 @@ export async function run() {
     const b = 'bindfs' in r ? r.bindfs : undefined;
     const br = 'bindfsRatio' in r ? r.bindfsRatio : undefined;
     console.log(
-      r.workload.padEnd(40),
+      r.workload.padEnd(48),
       r.unit.padEnd(6),
       String(r.raw).padStart(9),
       String(b ?? '-').padStart(9),
