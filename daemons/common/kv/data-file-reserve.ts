@@ -8,7 +8,7 @@
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { ThreeFsError } from '../errors.js';
 
-/** What LMDB reports about its data file (lmdb-js `getStats()`). */
+/** What the reserve reckons with about LMDB's data file, at one moment. */
 export interface LmdbFileStats {
   pageSize: number;
   /** The last page in use: pages after it are free to be written by the next commit. */
@@ -109,16 +109,17 @@ export class DataFileReserve {
    * zeros appended before that stay (the next attempt needs less).
    */
   ensure(batch: BatchShape): void {
-    const stats = {
-      pageSize: this.lmdb.pageSize,
-      lastPageNumber: this.lmdb.lastPageNumber(),
-      treeDepth: this.depthBound,
-    };
-    const needNow = () => this.minBytes + batchGrowthBound(stats, batch);
-    if (bytesToAppend(this.knownBytes, stats, needNow(), this.stepBytes) === 0) return;
-    stats.treeDepth = this.depthBound = this.lmdb.treeDepth() + 1;
+    const { pageSize } = this.lmdb;
+    const lastPageNumber = this.lmdb.lastPageNumber();
+    const known = { pageSize, lastPageNumber, treeDepth: this.depthBound };
+    const knownNeed = this.minBytes + batchGrowthBound(known, batch);
+    if (bytesToAppend(this.knownBytes, known, knownNeed, this.stepBytes) === 0) return;
+    // Short by what was known: look again at the depth and at the file's size.
+    this.depthBound = this.lmdb.treeDepth() + 1;
+    const now = { pageSize, lastPageNumber, treeDepth: this.depthBound };
+    const need = this.minBytes + batchGrowthBound(now, batch);
     const fileBytes = (this.knownBytes = fstatSync(this.fd).size);
-    const append = bytesToAppend(fileBytes, stats, needNow(), this.stepBytes);
+    const append = bytesToAppend(fileBytes, now, need, this.stepBytes);
     let written = 0;
     try {
       while (written < append) {

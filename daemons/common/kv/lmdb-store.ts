@@ -6,7 +6,7 @@
 // covers them (group commit). LMDB itself runs without fsyncs: the log and the checkpoints
 // (checkpoints.ts) are what survive an operating-system crash. docs/kv.md, "Durability".
 import { ABORT, open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ThreeFsError } from '../errors.js';
 import { applyAdd } from './atomic.js';
@@ -172,6 +172,7 @@ export class LmdbKvStore extends KvStoreBase {
   readonly engineMaxKeyBytes = LMDB_MAX_KEY_BYTES;
   private readonly db: RootDatabase<Buffer, Buffer>;
   private readonly wal: WriteAheadLog;
+  private readonly lmdbFile: LmdbFile;
   private readonly reserve: DataFileReserve;
   private readonly open = new Set<OptimisticTransaction>();
   private readonly sweeper: NodeJS.Timeout;
@@ -236,23 +237,22 @@ export class LmdbKvStore extends KvStoreBase {
     this.wal = new WriteAheadLog(path.join(config.path, WAL_DIR), config.walSegmentBytes, {
       inlineSyncBelowMs: config.inlineSyncBelowMs,
     });
+    this.lmdbFile = lmdbFile(this.db);
+    let reserve: DataFileReserve | undefined;
     try {
-      this.reserve = new DataFileReserve(
+      reserve = new DataFileReserve(
         path.join(config.path, DATA_FILE),
-        lmdbFile(this.db),
+        this.lmdbFile,
         config.dataFileReserveBytes,
         config.dataFileReserveBytes,
       );
-    } catch (err) {
-      void this.db.close();
-      throw cannotOpen(config.path, err);
-    }
-    try {
       this.wal.syncThrough(this.replayLog());
     } catch (err) {
+      reserve?.close();
       void this.db.close();
       throw cannotOpen(config.path, err);
     }
+    this.reserve = reserve;
     // A transaction the caller forgot still pins an LMDB snapshot (blocking page reuse): end it
     // once it is past its age limit, when it could no longer commit anyway.
     const sweepEveryMs = Math.max(10, Math.min(1_000, Math.floor(this.limits.maxTxnAgeMs / 2)));
@@ -525,8 +525,9 @@ export class LmdbKvStore extends KvStoreBase {
     }
     this.wal.removeThrough(listCheckpoints(dir).at(-1) ?? covered);
     this.logBytesSinceCheckpoint -= bytesBefore;
-    // Copying costs the data file's size: keep that at most a quarter of the log written.
-    const dataBytes = statSync(path.join(dir, DATA_FILE)).size;
+    // Copying costs the pages LMDB uses (not the room kept after them, data-file-reserve.ts):
+    // keep that at most a quarter of the log written.
+    const dataBytes = (this.lmdbFile.lastPageNumber() + 1) * this.lmdbFile.pageSize;
     this.checkpointEveryBytes = Math.max(this.config.checkpointEveryBytes, dataBytes / 4);
   }
 }
