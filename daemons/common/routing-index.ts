@@ -46,6 +46,8 @@ function sameShape(info: RoutingInfo, shape: readonly number[]): boolean {
   );
 }
 
+const NO_NODES: readonly NodeInfo[] = Object.freeze([]);
+
 function build(info: RoutingInfo): Built {
   const chains = new Map(info.chains.map((c) => [c.chainId, c]));
   const targets = new Map(info.targets.map((t) => [t.targetId, t]));
@@ -73,8 +75,11 @@ function build(info: RoutingInfo): Built {
     servingNodes: (chainId) => {
       let found = serving.get(chainId);
       if (!found) {
+        const chain = chains.get(chainId);
+        // Only known chains are kept, so the map stays within this copy's chains.
+        if (!chain) return NO_NODES;
         const list: NodeInfo[] = [];
-        for (const t of chains.get(chainId)?.targets ?? []) {
+        for (const t of chain.targets) {
           const node = t.state === 'SERVING' ? nodeOfTarget(t.targetId) : undefined;
           if (node) list.push(node);
         }
